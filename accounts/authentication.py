@@ -1,0 +1,84 @@
+"""DRF authentication for scoped API tokens (`Authorization: Bearer wa_…`)."""
+
+from __future__ import annotations
+
+from rest_framework import authentication, exceptions
+
+from accounts import ratelimit
+from accounts.client_ip import client_ip
+from accounts.models import SCOPE_PREFIX
+from accounts.principals import TOKEN, Principal
+from accounts.services import audit_record, token_authenticate
+
+TOKEN_PREFIXES = tuple(SCOPE_PREFIX.values())
+
+
+def bearer_credential(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header:
+        return None
+    parts = header.split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        return None
+    return parts[1].strip() or None
+
+
+def refuse_if_ip_blocked(request) -> None:
+    """429 for a client IP that failed authentication too often in the current window."""
+    verdict = ratelimit.auth_failures_blocked(client_ip(request))
+    if not verdict.allowed:
+        raise exceptions.Throttled(wait=verdict.retry_after)
+
+
+def record_auth_failure(request, *, reason: str, credential_kind: str) -> None:
+    ip = client_ip(request)
+    ratelimit.auth_failure_count(ip)
+    audit_record(
+        action="auth.failed",
+        ip=ip,
+        meta={"reason": reason, "credential": credential_kind, "path": request.path[:200]},
+    )
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    """Bearer tokens with a scope prefix. Other bearer values are left to the next class."""
+
+    keyword = "Bearer"
+
+    def credential(self, request) -> str | None:
+        value = bearer_credential(request)
+        if value and value.startswith(TOKEN_PREFIXES):
+            return value
+        return None
+
+    def authenticate(self, request):
+        plaintext = self.credential(request)
+        if plaintext is None:
+            return None
+        refuse_if_ip_blocked(request)
+        token = token_authenticate(plaintext=plaintext)
+        if token is None:
+            record_auth_failure(
+                request, reason="unknown, revoked or expired", credential_kind="token"
+            )
+            raise exceptions.AuthenticationFailed("Invalid, revoked or expired token.")
+        return Principal(kind=TOKEN, user=token.user, scope=token.scope, credential=token), token
+
+    def authenticate_header(self, request) -> str:
+        return f'{self.keyword} realm="tokenfleet"'
+
+
+class QueryTokenAuthentication(ApiTokenAuthentication):
+    """Also accepts `?token=` (browser embeds cannot set headers on an EventSource)."""
+
+    def credential(self, request) -> str | None:
+        value = super().credential(request)
+        if value is None:
+            query_value = (
+                request.query_params.get("token", "")
+                if hasattr(request, "query_params")
+                else request.GET.get("token", "")
+            )
+            if query_value.startswith(TOKEN_PREFIXES):
+                value = query_value
+        return value

@@ -1,0 +1,40 @@
+"""Issue an API token; the plaintext is printed alone on the last line."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.errors import ApplicationError
+from accounts.models import Scope
+from accounts.services import token_issue
+from accounts.time import parse_iso
+
+
+class Command(BaseCommand):
+    help = "Issue a scoped API token and print its plaintext (shown once) on the last line."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--user", required=True, help="user label the token acts for")
+        parser.add_argument("--scope", required=True, choices=Scope.values)
+        parser.add_argument("--label", default="")
+        parser.add_argument("--expires", default=None, help="ISO 8601 expiry (future)")
+
+    def handle(self, *args, user, scope, label, expires, **options):
+        expires_at = None
+        if expires:
+            expires_at = parse_iso(expires)
+            if expires_at is None:
+                raise CommandError(f"--expires {expires!r} is not an ISO 8601 time.")
+        try:
+            token, plaintext = token_issue(
+                user=user, scope=scope, label=label, expires_at=expires_at, actor="cli:issue_token"
+            )
+        except ApplicationError as exc:
+            detail = "; ".join(f"{key}: {value}" for key, value in exc.fields.items())
+            raise CommandError(f"{exc.message} {detail}".strip()) from None
+        self.stdout.write(
+            f"Issued {scope} token #{token.pk} for {user}"
+            + (f", expires {token.expires_at.isoformat()}" if token.expires_at else "")
+            + ". It is shown only now:"
+        )
+        self.stdout.write(plaintext)

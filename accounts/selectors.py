@@ -1,0 +1,29 @@
+"""Reads for accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from accounts.models import ApiToken, AuditEvent
+
+AUDIT_LIMIT_DEFAULT = 100
+AUDIT_LIMIT_MAX = 1000
+
+
+def token_list() -> QuerySet[ApiToken]:
+    return ApiToken.objects.order_by("-created_at", "-id")
+
+
+def audit_since(*, since: datetime | None, limit: int) -> list[AuditEvent]:
+    """Oldest first from `since` (inclusive)."""
+    events = AuditEvent.objects.order_by("ts", "id")
+    if since is not None:
+        events = events.filter(ts__gte=since)
+    return list(events[:limit])
+
+
+def audit_latest(*, limit: int) -> list[AuditEvent]:
+    """Newest first."""
+    return list(AuditEvent.objects.order_by("-ts", "-id")[:limit])

@@ -1,0 +1,164 @@
+"""Writes for accounts: tokens and the audit log. Keyword-only, one transaction each."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.client_ip import client_ip
+from accounts.errors import ApplicationError
+from accounts.models import SCOPE_PREFIX, ApiToken, AuditEvent, Scope
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+# Keys whose values are never written to the audit log, whatever a caller passes.
+SECRET_META_KEYS = frozenset(
+    {
+        "token",
+        "api_key",
+        "apikey",
+        "secret",
+        "password",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "auth",
+        "authorization",
+        "key",
+    }
+)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: ("[redacted]" if str(key).lower() in SECRET_META_KEYS else _scrub(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def request_actor(request) -> str:
+    principal = getattr(request, "user", None)
+    if principal is not None and getattr(principal, "actor", None):
+        return principal.actor
+    django_user = getattr(request, "_request", request)
+    user = getattr(django_user, "user", None)
+    if user is not None and getattr(user, "is_authenticated", False):
+        return f"staff:{user.get_username()}"
+    return ""
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: str = "",
+    ip: str | None = None,
+    meta: dict | None = None,
+    request=None,
+) -> AuditEvent:
+    """Record one audit event. Call it inside the transaction of the change it describes."""
+    if request is not None:
+        actor = actor or request_actor(request)
+        ip = ip or client_ip(request)
+    return AuditEvent.objects.create(
+        action=action, actor=actor[:200], ip=ip, meta=_scrub(meta or {})
+    )
+
+
+def hash_token(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+def _hint(plaintext: str) -> str:
+    return f"{plaintext[:3]}…{plaintext[-4:]}"
+
+
+def token_issue(
+    *,
+    user: str,
+    scope: str,
+    label: str = "",
+    expires_at: datetime | None = None,
+    actor: str = "",
+    ip: str | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the plaintext, which is never stored or shown again."""
+    user = (user or "").strip()
+    fields: dict[str, str] = {}
+    if not user:
+        fields["user"] = "This field is required."
+    elif len(user) > 100:
+        fields["user"] = "At most 100 characters."
+    if scope not in Scope.values:
+        fields["scope"] = f"Unknown scope; use one of {', '.join(Scope.values)}."
+    if expires_at is not None and expires_at <= timezone.now():
+        fields["expiresAt"] = "Must be in the future."
+    if len(label or "") > 200:
+        fields["label"] = "At most 200 characters."
+    if fields:
+        raise ApplicationError("Invalid request.", status_code=400, fields=fields)
+
+    plaintext = SCOPE_PREFIX[Scope(scope)] + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user,
+            scope=scope,
+            label=label or "",
+            token_hash=hash_token(plaintext),
+            hint=_hint(plaintext),
+            expires_at=expires_at,
+            created_by=actor,
+        )
+        audit_record(
+            action="token.issue",
+            actor=actor,
+            ip=ip,
+            meta={"token_id": token.pk, "user": user, "scope": scope, "hint": token.hint},
+        )
+    return token, plaintext
+
+
+def token_revoke(*, token_id: int, actor: str = "", ip: str | None = None) -> ApiToken:
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
+        if token is None:
+            raise ApplicationError("Token not found.", status_code=404)
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+        audit_record(
+            action="token.revoke",
+            actor=actor,
+            ip=ip,
+            meta={"token_id": token.pk, "user": token.user, "scope": token.scope},
+        )
+    return token
+
+
+def token_authenticate(*, plaintext: str) -> ApiToken | None:
+    """The active token for `plaintext`, or None. Touches `last_used_at` at most once a minute."""
+    if not plaintext or len(plaintext) > 200:
+        return None
+    digest = hash_token(plaintext)
+    token = ApiToken.objects.filter(token_hash=digest).first()
+    if token is None or not hmac.compare_digest(token.token_hash, digest):
+        return None
+    now = timezone.now()
+    if not token.is_active(now):
+        return None
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
+        ).update(last_used_at=now)
+        token.last_used_at = now
+    return token

@@ -1,0 +1,42 @@
+"""Per-credential rate limits; the rate is read at call time so settings changes apply."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.throttling import BaseThrottle
+
+from accounts import ratelimit
+from accounts.services import audit_record
+
+
+class CredentialRateThrottle(BaseThrottle):
+    """RATE_LIMIT_PER_MINUTE requests per token or host key; anonymous calls are not counted."""
+
+    window = 60
+
+    def limit(self) -> int:
+        return settings.RATE_LIMIT_PER_MINUTE
+
+    def key(self, request, view) -> str | None:
+        principal = request.user
+        if not getattr(principal, "is_authenticated", False):
+            return None
+        return principal.rate_key
+
+    def allow_request(self, request, view) -> bool:
+        key = self.key(request, view)
+        if key is None:
+            return True
+        verdict = ratelimit.hit(key, limit=self.limit(), window=self.window)
+        self._wait = verdict.retry_after
+        if not verdict.allowed and verdict.count == verdict.limit + 1:
+            # One audit row per window and key, not one per refused request.
+            audit_record(
+                action="rate.limited",
+                request=request,
+                meta={"bucket": key, "limit": verdict.limit, "path": request.path[:200]},
+            )
+        return verdict.allowed
+
+    def wait(self) -> float | None:
+        return getattr(self, "_wait", None)

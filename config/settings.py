@@ -1,0 +1,228 @@
+"""tokenfleet settings: one module, every knob an environment variable (see README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# FileAwareEnv also reads NAME_FILE (a path whose content is the value) for every variable.
+env = environ.FileAwareEnv()
+
+DEBUG = env.bool("DEBUG", default=False)
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
+
+SECRET_KEY = env.str("SECRET_KEY", default="").strip()
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required when DEBUG is off (set SECRET_KEY or SECRET_KEY_FILE; "
+            "`make run` generates one in DATA_DIR)."
+        )
+    SECRET_KEY = "insecure-development-key-only-with-debug-on"  # noqa: S105
+
+FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
+FIELD_ENCRYPTION_KEY = [key.strip() for key in FIELD_ENCRYPTION_KEY if key.strip()]
+if not FIELD_ENCRYPTION_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEY is required when DEBUG is off (comma-separated Fernet keys; "
+        "`make run` generates one in DATA_DIR)."
+    )
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_eventstream",
+    "django_prometheus",
+    "accounts",
+    "usage",
+    "hosts",
+    "embed",
+    "setupwizard",
+]
+
+MIDDLEWARE = [
+    "accounts.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "accounts.middleware.ApiErrorMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite in the data directory unless DATABASE_URL says otherwise.
+if not env.str("DATABASE_URL", default=""):
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'tokenfleet.sqlite3'}"),
+}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + a busy timeout let the ingest writer and the readers share the file.
+    _db.setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+    _db["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+else:
+    _db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+    _db["CONN_HEALTH_CHECKS"] = True
+if env.str("TEST_DB_NAME", default=""):
+    _db.setdefault("TEST", {})["NAME"] = env.str("TEST_DB_NAME")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (rate-limit counters, cooldowns): Redis when REDIS_URL is set, so workers share it.
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="tokenfleet")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "tokenfleet",
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+
+# --- Live updates (django-eventstream). Redis fans events out across workers and servers.
+SSE_MIN_INTERVAL_MS = env.int("SSE_MIN_INTERVAL_MS", default=500)
+EVENTSTREAM_ALLOW_ORIGINS: list[str] = []  # the embed views check origins themselves
+if REDIS_URL:
+    from redis.connection import parse_url
+
+    # django-eventstream passes these straight to redis.Redis(**kwargs).
+    EVENTSTREAM_REDIS = parse_url(REDIS_URL)
+
+# --- Access and identity.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"])
+ADMIN_MTLS_HEADER = env.str("ADMIN_MTLS_HEADER", default="X-mTLS-Present")
+DASHBOARD_ADMIN_KEY = env.str("DASHBOARD_ADMIN_KEY", default="")
+DASHBOARD_REQUIRE_MTLS = env.bool("DASHBOARD_REQUIRE_MTLS", default=False)
+HEADLESS = env.bool("HEADLESS", default=False)
+USAGE_API_PUBLIC = env.bool("USAGE_API_PUBLIC", default=True)
+RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=100)
+AUTH_FAIL_LIMIT = env.int("AUTH_FAIL_LIMIT", default=30)
+AUTH_FAIL_WINDOW_SECONDS = env.int("AUTH_FAIL_WINDOW_SECONDS", default=600)
+INGEST_MAX_BATCH = env.int("INGEST_MAX_BATCH", default=1000)
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+INSTALL_TOKEN_TTL = env.int("INSTALL_TOKEN_TTL", default=1800)
+
+# --- Upstreams we do not own: settings, so tests point them at a local fake server.
+PRICING_URL = env.str(
+    "PRICING_URL",
+    default="https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json",
+)
+CHATGPT_BASE_URL = env.str("CHATGPT_BASE_URL", default="https://chatgpt.com/backend-api").rstrip(
+    "/"
+)
+CODEX_RELEASES_URL = env.str(
+    "CODEX_RELEASES_URL", default="https://api.github.com/repos/openai/codex/releases/latest"
+)
+CODEX_OAUTH_TOKEN_URL = env.str(
+    "CODEX_OAUTH_TOKEN_URL", default="https://auth.openai.com/oauth/token"
+)
+CODEX_OAUTH_CLIENT_ID = env.str("CODEX_OAUTH_CLIENT_ID", default="app_EMoamEEZ73f0CkXaXp7hrann")
+AUTH_REFRESH_AHEAD = env.int("AUTH_REFRESH_AHEAD", default=3600)
+UPSTREAM_TIMEOUT_SECONDS = env.float("UPSTREAM_TIMEOUT_SECONDS", default=10.0)
+
+# --- Security defaults.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiTokenAuthentication",
+        "hosts.authentication.HostKeyAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.DenyAll"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttles.CredentialRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "accounts.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "accounts.middleware.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False}},
+}

@@ -1,0 +1,60 @@
+"""The shared test cast: an admin token, an ingest token for alice, read and embed tokens."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.services import token_issue
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Rate-limit counters and cooldowns live in the cache; every test starts from zero."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+def _issue(user: str, scope: str, **kwargs) -> str:
+    _token, plaintext = token_issue(user=user, scope=scope, actor="test", **kwargs)
+    return plaintext
+
+
+@pytest.fixture
+def admin_token(db) -> str:
+    return _issue("root", "admin")
+
+
+@pytest.fixture
+def alice_ingest_token(db) -> str:
+    return _issue("alice", "ingest")
+
+
+@pytest.fixture
+def read_token(db) -> str:
+    return _issue("reader", "read")
+
+
+@pytest.fixture
+def embed_token(db) -> str:
+    return _issue("board", "embed")
+
+
+@pytest.fixture
+def client_for(db):
+    """`client_for(token)` → an APIClient that sends `Authorization: Bearer <token>`."""
+
+    def make(token: str | None) -> APIClient:
+        client = APIClient()
+        if token:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return make

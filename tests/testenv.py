@@ -1,0 +1,6 @@
+"""Test-run defaults: the suite runs with DEBUG off, so it brings its own throwaway secrets."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "bW9ja2tleW1vY2trZXltb2Nra2V5bW9ja2tleW1vY2s=")
