@@ -1,1 +1,6 @@
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("hosts.fleetauth.urls")),
+    path("", include("hosts.delivery.urls")),
+]

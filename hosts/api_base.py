@@ -1,0 +1,63 @@
+"""Base views for the fleet dialect: the envelope, host-key access, admin access, kill switch."""
+
+from __future__ import annotations
+
+from rest_framework import exceptions
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import ApiTokenAuthentication
+from accounts.errors import ApplicationError
+from accounts.permissions import FleetAdminAccess
+from hosts import selectors
+from hosts.authentication import MSG_API_DISABLED, MSG_MISSING, HostKeyAuthentication
+
+
+def ok(data: dict, status: int = 200, **headers) -> Response:
+    response = Response({"status": "ok", "data": data}, status=status)
+    for key, value in headers.items():
+        response[key.replace("_", "-")] = value
+    return response
+
+
+class IsHost(BasePermission):
+    message = MSG_MISSING
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.user
+        return getattr(principal, "kind", None) == "host"
+
+
+class FleetHostView(APIView):
+    """A host-facing route: host key required, 503 while the API is disabled."""
+
+    authentication_classes = [HostKeyAuthentication]
+    permission_classes = [IsHost]
+
+    def initial(self, request, *args, **kwargs):
+        if selectors.api_disabled():
+            raise ApplicationError(MSG_API_DISABLED, status_code=503)
+        super().initial(request, *args, **kwargs)
+
+    def permission_denied(self, request, message=None, code=None):
+        if request.authenticators and not request.successful_authenticator:
+            raise exceptions.NotAuthenticated(MSG_MISSING)
+        super().permission_denied(request, message=message, code=code)
+
+
+class FleetPublicView(FleetHostView):
+    """A host-facing route that needs no key (still answers 503 while disabled)."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+
+class FleetAdminView(APIView):
+    """`/admin/*` JSON: an admin token, or mTLS from a trusted proxy (+ DASHBOARD_ADMIN_KEY)."""
+
+    authentication_classes = [ApiTokenAuthentication]
+    permission_classes = [FleetAdminAccess]
+
+    def permission_denied(self, request, message=None, code=None):
+        raise exceptions.PermissionDenied(message or FleetAdminAccess.message)
