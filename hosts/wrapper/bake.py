@@ -1,0 +1,146 @@
+"""The `cdx` wrapper template and its baking for one host.
+
+Baking substitutes four placeholders with shell-quoted values: the server's public base URL, the
+host's API key, its FQDN and the wrapper version. Every value is validated first and a value that
+could leave its quotes is refused, so a baked script can never run text a client chose.
+`wrapper_metadata` describes exactly the bytes `bake` returns for the same host and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+from functools import lru_cache
+from pathlib import Path
+
+from django.conf import settings
+
+WRAPPER_VERSION: str = "0.1.0"
+# Release time of WRAPPER_VERSION; a constant so every server behind a balancer agrees.
+WRAPPER_UPDATED_AT = "2026-11-22T00:00:00Z"
+WRAPPER_URL = "/wrapper/download"
+
+TEMPLATE_PATH = Path(__file__).with_name("cdx.template")
+
+PLACEHOLDERS = (
+    "__CDX_BASE_URL__",
+    "__CDX_API_KEY__",
+    "__CDX_FQDN__",
+    "__CDX_WRAPPER_VERSION__",
+)
+_PLACEHOLDER_RE = re.compile("|".join(re.escape(name) for name in PLACEHOLDERS))
+
+FQDN_MAX = 253
+_LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_API_KEY_RE = re.compile(r"^[A-Za-z0-9_]{16,128}$")
+_VERSION_RE = re.compile(r"^[A-Za-z0-9._+-]{1,64}$")
+# Scheme, a host name, IPv4 or bracketed IPv6, an optional port and a plain path: nothing a shell,
+# a URL query or a quote could act on.
+_BASE_URL_RE = re.compile(
+    r"^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])"
+    r"(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]*)?$"
+)
+
+
+class BakeError(ValueError):
+    """A value that cannot be baked into the wrapper."""
+
+
+def fqdn_error(fqdn: object) -> str | None:
+    """Why `fqdn` is not a DNS name we accept, or None when it is."""
+    if not isinstance(fqdn, str) or not fqdn:
+        return "FQDN is required."
+    if len(fqdn) > FQDN_MAX:
+        return f"FQDN must be at most {FQDN_MAX} characters."
+    if not all(_LABEL_RE.match(label) for label in fqdn.split(".")):
+        return (
+            "FQDN must be a DNS name: dot-separated labels of letters, digits and hyphens "
+            "(1-63 characters, not starting or ending with a hyphen)."
+        )
+    return None
+
+
+def base_url_error(url: object) -> str | None:
+    if not isinstance(url, str) or not _BASE_URL_RE.match(url):
+        return (
+            "PUBLIC_BASE_URL must be an http(s) URL without query, fragment or special characters."
+        )
+    return None
+
+
+def _validated(*, base_url: str, api_key: str, fqdn: str, version: str) -> dict[str, str]:
+    problems = [
+        problem
+        for problem in (
+            base_url_error(base_url),
+            fqdn_error(fqdn),
+            None if isinstance(api_key, str) and _API_KEY_RE.match(api_key) else "Bad API key.",
+            None if _VERSION_RE.match(version) else "Bad wrapper version.",
+        )
+        if problem
+    ]
+    if problems:
+        raise BakeError(" ".join(problems))
+    return {
+        "__CDX_BASE_URL__": shlex.quote(base_url),
+        "__CDX_API_KEY__": shlex.quote(api_key),
+        "__CDX_FQDN__": shlex.quote(fqdn),
+        "__CDX_WRAPPER_VERSION__": shlex.quote(version),
+    }
+
+
+@lru_cache(maxsize=1)
+def _template_bytes_for(path: Path, mtime_ns: int) -> bytes:
+    data = path.read_bytes()
+    for name in PLACEHOLDERS:
+        if data.count(name.encode()) != 1:
+            raise BakeError(f"Wrapper template must contain {name} exactly once.")
+    return data
+
+
+def template_bytes() -> bytes:
+    """The unbaked template (re-read when the file changes)."""
+    return _template_bytes_for(TEMPLATE_PATH, TEMPLATE_PATH.stat().st_mtime_ns)
+
+
+def unbaked_sha256() -> str:
+    return hashlib.sha256(template_bytes()).hexdigest()
+
+
+def _base_url() -> str:
+    return str(settings.PUBLIC_BASE_URL).rstrip("/")
+
+
+def bake(*, host, api_key: str) -> bytes:
+    """The wrapper for `host` (anything with `.fqdn`) carrying `api_key`; raises BakeError."""
+    values = _validated(
+        base_url=_base_url(), api_key=api_key, fqdn=host.fqdn, version=WRAPPER_VERSION
+    )
+    # One pass, so a substituted value is never scanned for further placeholders.
+    text = template_bytes().decode("utf-8")
+    return _PLACEHOLDER_RE.sub(lambda match: values[match.group(0)], text).encode("utf-8")
+
+
+def wrapper_metadata(*, host, api_key: str) -> dict:
+    baked = bake(host=host, api_key=api_key)
+    return {
+        "version": WRAPPER_VERSION,
+        "sha256": hashlib.sha256(baked).hexdigest(),
+        "size_bytes": len(baked),
+        "updated_at": WRAPPER_UPDATED_AT,
+        "url": WRAPPER_URL,
+    }
+
+
+__all__ = [
+    "WRAPPER_VERSION",
+    "WRAPPER_UPDATED_AT",
+    "WRAPPER_URL",
+    "BakeError",
+    "bake",
+    "base_url_error",
+    "fqdn_error",
+    "unbaked_sha256",
+    "wrapper_metadata",
+]
