@@ -53,7 +53,7 @@ def fqdn_error(fqdn: object) -> str | None:
         return "FQDN is required."
     if len(fqdn) > FQDN_MAX:
         return f"FQDN must be at most {FQDN_MAX} characters."
-    if not all(_LABEL_RE.match(label) for label in fqdn.split(".")):
+    if not all(_LABEL_RE.fullmatch(label) for label in fqdn.split(".")):
         return (
             "FQDN must be a DNS name: dot-separated labels of letters, digits and hyphens "
             "(1-63 characters, not starting or ending with a hyphen)."
@@ -62,10 +62,16 @@ def fqdn_error(fqdn: object) -> str | None:
 
 
 def base_url_error(url: object) -> str | None:
-    if not isinstance(url, str) or not _BASE_URL_RE.match(url):
+    if not isinstance(url, str) or not _BASE_URL_RE.fullmatch(url):
         return (
             "PUBLIC_BASE_URL must be an http(s) URL without query, fragment or special characters."
         )
+    return None
+
+
+def api_key_error(api_key: object) -> str | None:
+    if not isinstance(api_key, str) or not _API_KEY_RE.fullmatch(api_key):
+        return "API key must be 16-128 characters of letters, digits and '_'."
     return None
 
 
@@ -75,8 +81,8 @@ def _validated(*, base_url: str, api_key: str, fqdn: str, version: str) -> dict[
         for problem in (
             base_url_error(base_url),
             fqdn_error(fqdn),
-            None if isinstance(api_key, str) and _API_KEY_RE.match(api_key) else "Bad API key.",
-            None if _VERSION_RE.match(version) else "Bad wrapper version.",
+            api_key_error(api_key),
+            None if _VERSION_RE.fullmatch(version) else "Bad wrapper version.",
         )
         if problem
     ]
@@ -139,6 +145,7 @@ __all__ = [
     "WRAPPER_URL",
     "BakeError",
     "bake",
+    "api_key_error",
     "base_url_error",
     "fqdn_error",
     "unbaked_sha256",

@@ -1,0 +1,27 @@
+"""Reads for host delivery: installer tokens and slash commands."""
+
+from __future__ import annotations
+
+import hashlib
+
+from hosts.models import InstallerToken, SlashCommand
+
+
+def installer_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def installer_token_find(*, token: str) -> InstallerToken | None:
+    return (
+        InstallerToken.objects.select_related("host")
+        .filter(token_hash=installer_token_hash(token))
+        .first()
+    )
+
+
+def slash_command_list() -> list[SlashCommand]:
+    return list(SlashCommand.objects.defer("prompt").order_by("filename"))
+
+
+def slash_command_get(*, filename: str) -> SlashCommand | None:
+    return SlashCommand.objects.filter(filename=filename).first()
