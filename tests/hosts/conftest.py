@@ -5,6 +5,12 @@ Fixture names are shared with other test modules (`host_key`, `host`, `host_clie
 
 from __future__ import annotations
 
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -15,6 +21,8 @@ BUILD_01_KEY = KEY_PREFIX + "Build01TestKeyAbCdEfGhIjKlMnOpQrStUvWx12"
 HOST_FQDN = "build-01"
 HOST_OWNER = "alice"
 HOST_IP = "127.0.0.1"
+# Nothing listens on the discard port: an upstream call that a test did not arrange fails at once.
+UNREACHABLE = "http://127.0.0.1:9"
 
 
 @pytest.fixture
@@ -40,3 +48,70 @@ def host_client(host, host_key) -> APIClient:
     client = APIClient(REMOTE_ADDR=HOST_IP)
     client.credentials(HTTP_X_API_KEY=host_key)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _upstreams_unreachable(settings):
+    """/auth and /versions call upstreams; no test may reach the internet by accident."""
+    settings.CHATGPT_BASE_URL = f"{UNREACHABLE}/backend-api"
+    settings.CODEX_RELEASES_URL = f"{UNREACHABLE}/repos/openai/codex/releases/latest"
+    settings.PRICING_URL = f"{UNREACHABLE}/prices.json"
+
+
+@dataclass
+class FakeUpstream:
+    """A real HTTP server in a thread. `route(path, status, body)` sets what `path` answers
+    (a list of answers is served in turn, the last one repeating); `requests` records calls."""
+
+    url: str = ""
+    routes: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
+    requests: list[dict] = field(default_factory=list)
+
+    def route(self, path: str, status: int = 200, body: Any = None) -> None:
+        self.routes[path] = [(status, body)]
+
+    def route_sequence(self, path: str, answers: list[tuple[int, Any]]) -> None:
+        self.routes[path] = list(answers)
+
+    def calls(self, path: str) -> list[dict]:
+        return [request for request in self.requests if request["path"] == path]
+
+
+@pytest.fixture
+def fake_upstream(settings):
+    """Serves GitHub releases and ChatGPT `/wham/usage` fakes; the settings point at it."""
+    upstream = FakeUpstream()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server naming)
+            path = self.path.split("?", 1)[0]
+            upstream.requests.append(
+                {"method": "GET", "path": path, "headers": {k: v for k, v in self.headers.items()}}
+            )
+            answers = upstream.routes.get(path)
+            if not answers:
+                status, body = 404, {"message": "Not Found"}
+            else:
+                status, body = answers.pop(0) if len(answers) > 1 else answers[0]
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    upstream.url = f"http://127.0.0.1:{server.server_address[1]}"
+    settings.CHATGPT_BASE_URL = f"{upstream.url}/backend-api"
+    settings.CODEX_RELEASES_URL = f"{upstream.url}/repos/openai/codex/releases/latest"
+    try:
+        yield upstream
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
