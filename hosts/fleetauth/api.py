@@ -1,0 +1,154 @@
+"""`/auth`, `/versions`, and the admin routes for the kill switch, quota and version checks.
+
+Fleet dialect: `{"status":"ok","data":{...}}`; validation failures answer 422. Deployed `cdx`
+clients parse these bodies, so status words and field names are contract.
+"""
+
+from __future__ import annotations
+
+from rest_framework.request import Request
+
+from accounts.client_ip import client_ip
+from accounts.errors import ApplicationError
+from accounts.services import request_actor
+from hosts import quota, selectors, versions
+from hosts.api_base import FleetAdminView, FleetHostView, FleetPublicView, ok
+from hosts.fleetauth import selectors as auth_selectors
+from hosts.fleetauth import services
+from hosts.fleetauth.authjson import AuthJsonError, normalise_auth, parse_digest, parse_rfc3339
+from hosts.models import Host
+
+TRUTHY = frozenset({"1", "true", "yes", "on"})
+VALIDATION_MESSAGE = "Validation failed."
+
+
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError(VALIDATION_MESSAGE, status_code=422, fields={field: message})
+
+
+def _body(request: Request) -> dict:
+    if not isinstance(request.data, dict):
+        raise _invalid("body", "Must be a JSON object.")
+    return request.data
+
+
+def _flag(request: Request, name: str) -> bool:
+    return str(request.query_params.get(name, "")).strip().lower() in TRUTHY
+
+
+def _admin_actor(request: Request) -> str:
+    return request_actor(request) or "admin:mtls"
+
+
+def auth_answer(*, host: Host, outcome: services.AuthOutcome, api_key: str | None) -> dict:
+    """Every `/auth` answer carries the same fields, whatever the status."""
+    canonical = outcome.canonical
+    usage = auth_selectors.host_token_usage_month(host=host)
+    data: dict = {"status": outcome.status}
+    if outcome.auth is not None:
+        data["auth"] = outcome.auth
+    data.update(
+        canonical_last_refresh=canonical.last_refresh if canonical else None,
+        canonical_digest=canonical.digest if canonical else None,
+        api_calls=host.api_calls,
+        token_usage_month=usage["total"],
+        token_usage_month_detail=usage,
+        versions=versions.versions_for_host(host=host, api_key=api_key),
+        host=auth_selectors.host_summary(host),
+        # After the write has committed, so a new login fetches its quota at once.
+        chatgpt_usage=quota.quota_for_request(),
+    )
+    return data
+
+
+class AuthApi(FleetHostView):
+    """`POST /auth` (retrieve | store) and `DELETE /auth` (deregister this host)."""
+
+    def ip_override_allowed(self, request: Request) -> bool:
+        # Only deregistration may come from a new IP, and only when the host insists.
+        return request.method == "DELETE" and _flag(request, "force")
+
+    def post(self, request: Request):
+        host: Host = request.user.credential
+        body = _body(request)
+        command = body.get("command")
+        versions_reported = {
+            "client_version": body.get("client_version"),
+            "wrapper_version": body.get("wrapper_version"),
+        }
+        try:
+            if command == "retrieve":
+                last_refresh = parse_rfc3339(body.get("last_refresh"), field="last_refresh")
+                digest = parse_digest(body.get("digest"), field="digest")
+                outcome = services.auth_retrieve(
+                    host=host, last_refresh=last_refresh, digest=digest, **versions_reported
+                )
+            elif command == "store":
+                if body.get("digest") not in (None, ""):
+                    # Optional; the server's digest of what it stores is the one that counts.
+                    parse_digest(body.get("digest"), field="digest")
+                auth, last_refresh = normalise_auth(body.get("auth"))
+                outcome = services.auth_store(
+                    host=host,
+                    auth=auth,
+                    last_refresh=last_refresh,
+                    ip=client_ip(request),
+                    **versions_reported,
+                )
+            else:
+                raise _invalid("command", 'Must be "retrieve" or "store".')
+        except AuthJsonError as exc:
+            raise _invalid(exc.field, exc.message) from exc
+        api_key = getattr(request, "host_api_key", None)
+        return ok(auth_answer(host=host, outcome=outcome, api_key=api_key))
+
+    def delete(self, request: Request):
+        host: Host = request.user.credential
+        fqdn = services.host_deregister(
+            host=host, ip=client_ip(request), forced=self.ip_override_allowed(request)
+        )
+        return ok({"deleted": fqdn})
+
+
+class VersionsApi(FleetPublicView):
+    """`GET /versions`: public; the latest Codex release and the wrapper this server ships."""
+
+    def get(self, request: Request):
+        return ok(versions.versions_public())
+
+
+class VersionsCheckApi(FleetAdminView):
+    """`POST /admin/versions/check`: ask GitHub now, ignoring the cache and the back-off."""
+
+    def post(self, request: Request):
+        return ok(versions.versions_public(force=True))
+
+
+class ApiStateApi(FleetAdminView):
+    """`GET/POST /admin/api/state`: the persisted kill switch for every host-facing route."""
+
+    def get(self, request: Request):
+        return ok({"api_disabled": selectors.api_disabled()})
+
+    def post(self, request: Request):
+        value = _body(request).get("api_disabled")
+        if not isinstance(value, bool):
+            raise _invalid("api_disabled", "Must be true or false.")
+        disabled = services.api_state_set(
+            disabled=value, actor=_admin_actor(request), ip=client_ip(request)
+        )
+        return ok({"api_disabled": disabled})
+
+
+class ChatGptUsageApi(FleetAdminView):
+    """`GET /admin/chatgpt/usage[?force=1]`: the quota snapshot, refreshed when due."""
+
+    def get(self, request: Request):
+        return ok({"chatgpt_usage": quota.quota_for_request(force=_flag(request, "force"))})
+
+
+class ChatGptUsageRefreshApi(FleetAdminView):
+    """`POST /admin/chatgpt/usage/refresh`: fetch now, whatever the cooldown."""
+
+    def post(self, request: Request):
+        return ok({"chatgpt_usage": quota.quota_for_request(force=True)})

@@ -1,0 +1,81 @@
+"""Reads for canonical auth sync: the current login, host state, this month's host usage."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.crypto import decrypt_text
+from accounts.time import iso
+from hosts.models import CanonicalAuth, Host, HostAuthDigest
+
+
+def canonical_current() -> CanonicalAuth | None:
+    return CanonicalAuth.objects.filter(is_current=True).first()
+
+
+def canonical_auth_text(canonical: CanonicalAuth) -> str:
+    """The stored JSON text, byte for byte as accepted."""
+    return decrypt_text(canonical.ciphertext)
+
+
+def canonical_auth_object(canonical: CanonicalAuth) -> dict:
+    # json.loads keeps key order, so serving the object keeps the digest reproducible.
+    return json.loads(canonical_auth_text(canonical))
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    now = (now or timezone.now()).astimezone(UTC)
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def host_token_usage_month(*, host: Host, now: datetime | None = None) -> dict:
+    """This host's tokens since the start of the UTC month, in one aggregate query.
+
+    `total` = input + cache writes + cache reads + output (output already includes reasoning);
+    `reasoning` is shown apart and is not added again.
+    """
+    from usage.models import UsageRecord
+
+    zero = 0
+    sums = UsageRecord.objects.filter(host=host, ts__gte=month_start(now)).aggregate(
+        input=Coalesce(Sum("input"), zero),
+        cache_creation=Coalesce(Sum("cache_creation"), zero),
+        cache_read=Coalesce(Sum("cache_read"), zero),
+        output=Coalesce(Sum("output"), zero),
+        reasoning=Coalesce(Sum("reasoning"), zero),
+    )
+    return {
+        "total": sums["input"] + sums["cache_creation"] + sums["cache_read"] + sums["output"],
+        "input": sums["input"],
+        "cached": sums["cache_read"],
+        "output": sums["output"],
+        "reasoning": sums["reasoning"],
+    }
+
+
+def host_recent_digests(*, host: Host) -> list[dict]:
+    return [
+        {"digest": row.digest, "last_refresh": row.last_refresh, "seen_at": iso(row.seen_at)}
+        for row in HostAuthDigest.objects.filter(host=host)[:3]
+    ]
+
+
+def host_summary(host: Host) -> dict:
+    return {
+        "id": host.pk,
+        "fqdn": host.fqdn,
+        "owner": host.owner,
+        "status": host.status,
+        "allow_roaming_ips": host.allow_roaming_ips,
+        "bound_ip": host.bound_ip,
+        "client_version": host.client_version or None,
+        "wrapper_version": host.wrapper_version or None,
+        "api_calls": host.api_calls,
+        "last_seen_at": iso(host.last_seen_at),
+        "created_at": iso(host.created_at),
+    }

@@ -1,0 +1,264 @@
+"""Writes for canonical auth sync, host deregistration and the kill switch.
+
+Keyword-only, one transaction each, the audit event inside it. Tokens never reach the audit log:
+only digests and `last_refresh` values do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.crypto import encrypt_text
+from accounts.services import audit_record
+from hosts.fleetauth import selectors
+from hosts.fleetauth.authjson import Rfc3339, auth_text, text_digest
+from hosts.models import CanonicalAuth, FleetSetting, Host, HostAuthDigest, HostAuthState
+from hosts.selectors import API_DISABLED
+
+RECENT_DIGESTS = 3
+CANONICAL_LOCK = "canonical_auth.lock"
+VERSION_MAX = 64
+
+# Retrieve statuses
+MISSING = "missing"
+VALID = "valid"
+UPLOAD_REQUIRED = "upload_required"
+OUTDATED = "outdated"
+# Store statuses
+UPDATED = "updated"
+UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class AuthOutcome:
+    status: str
+    canonical: CanonicalAuth | None
+    # The canonical auth object to send back (only when the host must take it: `outdated`).
+    auth: dict | None = None
+
+
+def _host_actor(host: Host) -> str:
+    return f"host:{host.fqdn}"
+
+
+def _clean_version(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return value.strip()[:VERSION_MAX]
+
+
+def _host_versions_record(*, host: Host, client_version: object, wrapper_version: object) -> None:
+    changes = {}
+    for field, value in (("client_version", client_version), ("wrapper_version", wrapper_version)):
+        cleaned = _clean_version(value)
+        if cleaned is not None and cleaned != getattr(host, field):
+            changes[field] = cleaned
+    if changes:
+        Host.objects.filter(pk=host.pk).update(**changes, updated_at=timezone.now())
+        for field, value in changes.items():
+            setattr(host, field, value)
+
+
+def _host_state_record(
+    *, host: Host, last_refresh: str, last_refresh_ns: int, digest: str, status: str
+) -> None:
+    """What the host holds after this exchange, and its last three distinct digests."""
+    now = timezone.now()
+    HostAuthState.objects.update_or_create(
+        host=host,
+        defaults={
+            "last_refresh": last_refresh,
+            "last_refresh_ns": last_refresh_ns,
+            "digest": digest,
+            "last_status": status,
+            "updated_at": now,
+        },
+    )
+    latest = HostAuthDigest.objects.filter(host=host).first()
+    if latest is not None and latest.digest == digest:
+        HostAuthDigest.objects.filter(pk=latest.pk).update(seen_at=now)
+    else:
+        HostAuthDigest.objects.create(
+            host=host, digest=digest, last_refresh=last_refresh, seen_at=now
+        )
+    keep = list(
+        HostAuthDigest.objects.filter(host=host).values_list("pk", flat=True)[:RECENT_DIGESTS]
+    )
+    HostAuthDigest.objects.filter(host=host).exclude(pk__in=keep).delete()
+
+
+def _canonical_lock() -> None:
+    """Serialise writers of the canonical auth until the transaction ends.
+
+    The first statement is an UPDATE of one lock row: PostgreSQL holds its row lock to commit
+    and SQLite takes its write lock at once (waiting on the busy timeout instead of failing a
+    later upgrade), so two stores can never both decide they are newer than the same current.
+    """
+    now = timezone.now()
+    if FleetSetting.objects.filter(key=CANONICAL_LOCK).update(updated_at=now):
+        return
+    FleetSetting.objects.bulk_create(
+        [FleetSetting(key=CANONICAL_LOCK, value=None, updated_at=now)], ignore_conflicts=True
+    )
+    FleetSetting.objects.filter(key=CANONICAL_LOCK).update(updated_at=now)
+
+
+def canonical_auth_install(
+    *, auth: dict, last_refresh: Rfc3339, source: str, source_host: Host | None
+) -> CanonicalAuth:
+    """Make `auth` the current canonical login. Call inside a transaction holding the lock."""
+    text = auth_text(auth)
+    CanonicalAuth.objects.filter(is_current=True).update(is_current=False)
+    return CanonicalAuth.objects.create(
+        ciphertext=encrypt_text(text),
+        digest=text_digest(text),
+        last_refresh=last_refresh.text,
+        last_refresh_ns=last_refresh.ns,
+        source_host=source_host,
+        source=source,
+        is_current=True,
+    )
+
+
+def auth_retrieve(
+    *,
+    host: Host,
+    last_refresh: Rfc3339,
+    digest: str,
+    client_version: object = None,
+    wrapper_version: object = None,
+) -> AuthOutcome:
+    """Compare what the host holds with the canonical login.
+
+    no canonical → missing; same digest → valid; host newer → upload_required;
+    otherwise → outdated, with the canonical auth for the host to install.
+    """
+    with transaction.atomic():
+        canonical = selectors.canonical_current()
+        held = (last_refresh.text, last_refresh.ns, digest)
+        auth = None
+        if canonical is None:
+            status = MISSING
+        elif digest == canonical.digest:
+            status = VALID
+        elif last_refresh.ns > canonical.last_refresh_ns:
+            status = UPLOAD_REQUIRED
+        else:
+            status = OUTDATED
+            auth = selectors.canonical_auth_object(canonical)
+            held = (canonical.last_refresh, canonical.last_refresh_ns, canonical.digest)
+        _host_state_record(
+            host=host,
+            last_refresh=held[0],
+            last_refresh_ns=held[1],
+            digest=held[2],
+            status=status,
+        )
+        _host_versions_record(
+            host=host, client_version=client_version, wrapper_version=wrapper_version
+        )
+    return AuthOutcome(status=status, canonical=canonical, auth=auth)
+
+
+def auth_store(
+    *,
+    host: Host,
+    auth: dict,
+    last_refresh: Rfc3339,
+    ip: str | None = None,
+    client_version: object = None,
+    wrapper_version: object = None,
+) -> AuthOutcome:
+    """Offer a host's `auth.json` (already normalised) as the canonical login.
+
+    no canonical or newer → updated (it becomes current); older → outdated, with the canonical
+    auth; same `last_refresh` → unchanged.
+    """
+    digest = text_digest(auth_text(auth))
+    with transaction.atomic():
+        _canonical_lock()
+        canonical = selectors.canonical_current()
+        previous_digest = canonical.digest if canonical else None
+        returned = None
+        if canonical is None or last_refresh.ns > canonical.last_refresh_ns:
+            status = UPDATED
+            canonical = canonical_auth_install(
+                auth=auth, last_refresh=last_refresh, source="host", source_host=host
+            )
+            held = (last_refresh.text, last_refresh.ns, digest)
+        elif last_refresh.ns < canonical.last_refresh_ns:
+            status = OUTDATED
+            returned = selectors.canonical_auth_object(canonical)
+            held = (canonical.last_refresh, canonical.last_refresh_ns, canonical.digest)
+        else:
+            status = UNCHANGED
+            held = (last_refresh.text, last_refresh.ns, digest)
+        _host_state_record(
+            host=host,
+            last_refresh=held[0],
+            last_refresh_ns=held[1],
+            digest=held[2],
+            status=status,
+        )
+        _host_versions_record(
+            host=host, client_version=client_version, wrapper_version=wrapper_version
+        )
+        if status != UNCHANGED:
+            # Digests and timestamps only: the audit log never holds a token.
+            audit_record(
+                action="auth.store",
+                actor=_host_actor(host),
+                ip=ip,
+                meta={
+                    "host_id": host.pk,
+                    "fqdn": host.fqdn,
+                    "status": status,
+                    "digest": digest,
+                    "last_refresh": last_refresh.text,
+                    "previous_digest": previous_digest,
+                    "canonical_digest": canonical.digest,
+                },
+            )
+    return AuthOutcome(status=status, canonical=canonical, auth=returned)
+
+
+def host_deregister(*, host: Host, ip: str | None = None, forced: bool = False) -> str:
+    """Delete the calling host (its state and digests go with it); returns its FQDN."""
+    fqdn = host.fqdn
+    with transaction.atomic():
+        audit_record(
+            action="host.delete",
+            actor=_host_actor(host),
+            ip=ip,
+            meta={
+                "host_id": host.pk,
+                "fqdn": fqdn,
+                "via": "DELETE /auth",
+                "force": forced,
+                "bound_ip": host.bound_ip,
+            },
+        )
+        Host.objects.filter(pk=host.pk).delete()
+    return fqdn
+
+
+def api_state_set(*, disabled: bool, actor: str = "", ip: str | None = None) -> bool:
+    """Switch the host-facing API off (503 everywhere) or back on."""
+    with transaction.atomic():
+        row, _created = FleetSetting.objects.select_for_update().get_or_create(
+            key=API_DISABLED, defaults={"value": False}
+        )
+        previous = bool(row.value)
+        row.value = bool(disabled)
+        row.updated_at = timezone.now()
+        row.save(update_fields=["value", "updated_at"])
+        audit_record(
+            action="api.state",
+            actor=actor,
+            ip=ip,
+            meta={"api_disabled": bool(disabled), "previous": previous},
+        )
+    return bool(disabled)
