@@ -24,6 +24,14 @@ HOST_IP = "127.0.0.1"
 # Nothing listens on the discard port: an upstream call that a test did not arrange fails at once.
 UNREACHABLE = "http://127.0.0.1:9"
 
+# Shaped like a real Codex login (JWTs, an `rt_` refresh token), never a real credential.
+ACCESS_TOKEN = (
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhdXRoMHx0ZXN0LWFjY2VzcyJ9.QUNDRVNTLXNpZy0x"
+)
+ID_TOKEN = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJlbWFpbCI6ImFsaWNlQHRlYW0udGVzdCJ9.SUQtc2ln"
+REFRESH_TOKEN = "rt_Q2xpZW50UmVmcmVzaFRva2VuLTAwMQ"
+ACCOUNT_ID = "7f3a9c1e-0b2d-4e5f-8a6b-1c2d3e4f5a6b"
+
 
 @pytest.fixture
 def host_key() -> str:
@@ -115,3 +123,31 @@ def fake_upstream(settings):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def codex_auth():
+    """`codex_auth(last_refresh, **extra)` → an `auth.json` object as `codex login` writes it."""
+
+    def make(
+        last_refresh: str = "2026-11-20T10:00:00.123456789Z",
+        *,
+        access_token: str = ACCESS_TOKEN,
+        account_id: str = ACCOUNT_ID,
+        api_key: str | None = None,
+        **extra: Any,
+    ) -> dict:
+        auth: dict[str, Any] = {
+            "OPENAI_API_KEY": api_key,
+            "tokens": {
+                "id_token": ID_TOKEN,
+                "access_token": access_token,
+                "refresh_token": REFRESH_TOKEN,
+                "account_id": account_id,
+            },
+            "last_refresh": last_refresh,
+        }
+        auth.update(extra)
+        return auth
+
+    return make
