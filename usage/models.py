@@ -47,14 +47,9 @@ class UsageRecord(models.Model):
         return f"{self.message_id} {self.user}@{self.machine} {self.model}"
 
 
-class UsageHourly(models.Model):
-    """Rollup of UsageRecord per user × machine × model × hour, kept in the ingest transaction."""
+class Counters(models.Model):
+    """The additive numbers every rollup keeps; sums of the same UsageRecord columns."""
 
-    user = models.CharField(max_length=100)
-    machine = models.CharField(max_length=255)
-    model = models.CharField(max_length=200)
-    model_family = models.CharField(max_length=50, default="unknown")
-    hour = models.DateTimeField()
     messages = models.BigIntegerField(default=0)
     input = models.BigIntegerField(default=0)
     cache_creation = models.BigIntegerField(default=0)
@@ -66,6 +61,20 @@ class UsageHourly(models.Model):
     cost_micros = models.BigIntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class UsageHourly(Counters):
+    """Rollup of UsageRecord per user × machine × model × hour, kept in the ingest transaction."""
+
+    user = models.CharField(max_length=100)
+    machine = models.CharField(max_length=255)
+    model = models.CharField(max_length=200)
+    model_family = models.CharField(max_length=50, default="unknown")
+    hour = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "usage hourly"
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "machine", "model", "hour"], name="usage_hourly_key"
@@ -80,6 +89,93 @@ class UsageHourly(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.user}@{self.machine} {self.model}"
+
+
+class UsageDaily(Counters):
+    """Rollup per user × machine × model × UTC day: whole days of a range read from here."""
+
+    user = models.CharField(max_length=100)
+    machine = models.CharField(max_length=255)
+    model = models.CharField(max_length=200)
+    model_family = models.CharField(max_length=50, default="unknown")
+    day = models.DateField()
+
+    class Meta:
+        verbose_name_plural = "usage daily"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "machine", "model", "day"], name="usage_daily_key"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["day"], name="usage_dy_day"),
+            models.Index(fields=["user", "day"], name="usage_dy_user_day"),
+            models.Index(fields=["machine", "day"], name="usage_dy_machine_day"),
+            models.Index(fields=["model_family", "day"], name="usage_dy_family_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.user}@{self.machine} {self.model}"
+
+
+class UsageTotal(Counters):
+    """All-time rollup per user × machine × model: unbounded totals, leaderboards, breakdown."""
+
+    user = models.CharField(max_length=100)
+    machine = models.CharField(max_length=255)
+    model = models.CharField(max_length=200)
+    model_family = models.CharField(max_length=50, default="unknown")
+
+    class Meta:
+        verbose_name_plural = "usage totals"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "machine", "model"], name="usage_total_key")
+        ]
+        indexes = [
+            models.Index(fields=["machine"], name="usage_tot_machine"),
+            models.Index(fields=["model_family"], name="usage_tot_family"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.machine} {self.model}"
+
+
+class UsageFamilyHourly(Counters):
+    """Rollup per model family × hour: time ranges without a user or machine filter.
+
+    A few rows per hour whatever the number of users and machines, so fleet-wide time series stay
+    fast at any volume.
+    """
+
+    model_family = models.CharField(max_length=50)
+    hour = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "usage family hourly"
+        constraints = [
+            models.UniqueConstraint(fields=["model_family", "hour"], name="usage_fam_hourly_key")
+        ]
+        indexes = [models.Index(fields=["hour"], name="usage_fhr_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.model_family}"
+
+
+class UsageFamilyDaily(Counters):
+    """Rollup per model family × UTC day."""
+
+    model_family = models.CharField(max_length=50)
+    day = models.DateField()
+
+    class Meta:
+        verbose_name_plural = "usage family daily"
+        constraints = [
+            models.UniqueConstraint(fields=["model_family", "day"], name="usage_fam_daily_key")
+        ]
+        indexes = [models.Index(fields=["day"], name="usage_fdy_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.model_family}"
 
 
 class ModelPrice(models.Model):
