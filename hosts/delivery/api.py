@@ -141,7 +141,7 @@ def _command_data(command: SlashCommand) -> dict:
 
 class _FilenameField(serializers.CharField):
     def __init__(self, **kwargs):
-        super().__init__(trim_whitespace=False, allow_blank=True, **kwargs)
+        super().__init__(trim_whitespace=False, **kwargs)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
@@ -208,7 +208,7 @@ class SlashCommandStoreApi(FleetHostView):
             prompt=values["prompt"],
             description=values.get("description"),
             argument_hint=values.get("argument_hint"),
-            sha256=values.get("sha256"),
+            sha256=values.get("sha256") or None,
             host=request.auth,
             actor=request_actor(request),
             ip=client_ip(request),
