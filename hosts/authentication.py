@@ -53,10 +53,17 @@ def _view_allows_ip_override(request) -> bool:
 
 
 def host_bind_ip(*, host: Host, ip: str | None, request) -> None:
-    """Apply the IP rule to an authenticated host, or raise 403."""
-    if ip is None or host.bound_ip == ip:
+    """Apply the IP rule to an authenticated host, or raise 403.
+
+    An unknown client IP (a peer without a usable address) binds nothing and cannot match a
+    bound host, so it only passes for a host that has not been bound yet.
+    """
+    if host.bound_ip is not None and host.bound_ip == ip:
         return
-    if host.bound_ip is None:
+    if ip is None:
+        if host.bound_ip is None:
+            return
+    elif host.bound_ip is None:
         with transaction.atomic():
             bound = Host.objects.filter(pk=host.pk, bound_ip__isnull=True).update(bound_ip=ip)
             if bound:
@@ -70,7 +77,7 @@ def host_bind_ip(*, host: Host, ip: str | None, request) -> None:
         if host.bound_ip == ip:
             return
     previous = host.bound_ip
-    if host.allow_roaming_ips:
+    if host.allow_roaming_ips and ip is not None:
         with transaction.atomic():
             Host.objects.filter(pk=host.pk).update(bound_ip=ip)
             audit_record(
