@@ -16,6 +16,7 @@ from accounts.time import iso
 from hosts.api_base import FleetAdminView, FleetHostView, FleetPublicView, ok
 from hosts.delivery import selectors, services
 from hosts.delivery.prompts import SHA256_RE, filename_error
+from hosts.delivery.telemetry import usage_entries_parse
 from hosts.models import Host, SlashCommand
 from hosts.wrapper.bake import WRAPPER_VERSION, BakeError, bake, fqdn_error, wrapper_metadata
 
@@ -214,3 +215,33 @@ class SlashCommandStoreApi(FleetHostView):
             ip=client_ip(request),
         )
         return ok({"status": stored.status, **_command_data(stored.command)})
+
+
+class CodexUsageApi(FleetHostView):
+    """Token usage telemetry from `cdx`: one entry, or `{"usages": [...]}`."""
+
+    def post(self, request):
+        entries = usage_entries_parse(request.data, max_entries=settings.INGEST_MAX_BATCH)
+        host = request.auth
+        results = services.codex_usage_record(host=host, entries=entries, ip=client_ip(request))
+        return ok(
+            {
+                "host_id": host.pk,
+                "recorded": sum(1 for result in results if result.recorded),
+                "usages": [
+                    {
+                        "id": result.entry.client_id,
+                        "message_id": result.message_id,
+                        "recorded": result.recorded,
+                        "model": result.entry.model,
+                        "total": result.entry.total,
+                        "input": result.entry.input,
+                        "cached": result.entry.cached,
+                        "output": result.entry.output,
+                        "reasoning": result.entry.reasoning,
+                        "line": result.entry.line,
+                    }
+                    for result in results
+                ],
+            }
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,9 +18,12 @@ from accounts.time import iso
 from hosts.delivery.installer import installer_script
 from hosts.delivery.prompts import prompt_metadata, prompt_sha256
 from hosts.delivery.selectors import installer_token_find, installer_token_hash
+from hosts.delivery.telemetry import CodexUsage
 from hosts.keys import key_generate, key_hash, key_hint
 from hosts.models import Host, InstallerToken, SlashCommand
 from hosts.wrapper.bake import BakeError, fqdn_error
+from usage.models import Source
+from usage.services import NewRecord, records_insert
 
 MSG_INSTALLER_UNKNOWN = "Installer token not found."
 MSG_INSTALLER_GONE = "Installer token already used or expired."
@@ -222,3 +226,73 @@ def slash_command_store(
             },
         )
     return SlashStore(command=row, status=status)
+
+
+@dataclass(frozen=True)
+class CodexUsageRecorded:
+    entry: CodexUsage
+    message_id: str
+    recorded: bool  # False when this id was already stored (a replay)
+
+
+def codex_message_id(*, host_id: int, client_id: str | None) -> str:
+    """Stable per host and client id, so a resent entry is a duplicate; else always fresh."""
+    return f"codex:{host_id}:{client_id if client_id is not None else 'u-' + uuid.uuid4().hex}"
+
+
+def codex_usage_record(
+    *, host: Host, entries: list[CodexUsage], ip: str | None = None
+) -> list[CodexUsageRecorded]:
+    """Store Codex usage entries as `UsageRecord`s of the host (user = owner or FQDN).
+
+    input = non-cached input, cache_read = cached, output includes reasoning (billed once).
+    """
+    now = timezone.now()
+    user = host.usage_user[:100]
+    records = [
+        NewRecord(
+            message_id=codex_message_id(host_id=host.pk, client_id=entry.client_id),
+            source=Source.CODEX.value,
+            user=user,
+            machine=host.fqdn,
+            model=entry.model,
+            ts=now,
+            input=entry.input,
+            cache_read=entry.cached,
+            output=entry.output,
+            reasoning=entry.reasoning,
+            host_id=host.pk,
+            line=entry.line,
+        )
+        for entry in entries
+    ]
+    results: list[CodexUsageRecorded] = []
+    with transaction.atomic():
+        inserted = set(records_insert(records=records).inserted)
+        claimed: set[str] = set()
+        for entry, record in zip(entries, records, strict=True):
+            # Two entries of one request with the same id: only the first is the new row.
+            recorded = record.message_id in inserted and record.message_id not in claimed
+            claimed.add(record.message_id)
+            results.append(
+                CodexUsageRecorded(entry=entry, message_id=record.message_id, recorded=recorded)
+            )
+            audit_record(
+                action="token.usage",
+                actor=f"host:{host.fqdn}",
+                ip=ip,
+                meta={
+                    "host_id": host.pk,
+                    "fqdn": host.fqdn,
+                    "message_id": record.message_id,
+                    "client_id": entry.client_id,
+                    "model": entry.model,
+                    "total": entry.total,
+                    "input": entry.input,
+                    "cached": entry.cached,
+                    "output": entry.output,
+                    "reasoning": entry.reasoning,
+                    "recorded": recorded,
+                },
+            )
+    return results

@@ -13,5 +13,6 @@ urlpatterns = [
         api.SlashCommandRetrieveApi.as_view(),
         name="slash-commands-retrieve",
     ),
+    path("usage", api.CodexUsageApi.as_view(), name="codex-usage"),
     path("slash-commands/store", api.SlashCommandStoreApi.as_view(), name="slash-commands-store"),
 ]
