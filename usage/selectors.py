@@ -9,14 +9,19 @@ whatever the size of the fleet.
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
+from functools import reduce
+from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import BigIntegerField, Count, Func, Q, QuerySet, Sum
 from django.utils import timezone
 
-from usage.models import UsageRecord
+from accounts.errors import ApplicationError
+from usage.models import UsageRecord, UsageTotal
 from usage.rollups import COUNTERS, DAILY, FAMILY_DAILY, FAMILY_HOURLY, HOURLY, TOTAL, Level
 
 HOUR = timedelta(hours=1)
@@ -25,7 +30,9 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 MICROS_PER_USD = 10**6
 
-DIMENSIONS = ("user", "machine", "model", "model_family")
+MAX_BUCKETS = 10_000
+MIN_STEP_MS = 60_000
+LEADERBOARD_BY = ("user", "machine", "model_family")
 
 
 @dataclass(frozen=True)
@@ -227,3 +234,261 @@ def totals_payload(
         user=user, machine=machine, model_family=model_family, ts_from=ts_from, ts_to=ts_to
     )
     return {"totals": totals(flt).totals(), "timestamp": int(timezone.now().timestamp())}
+
+
+# --- Time series.
+
+
+class EpochSlot(Func):
+    """floor(epoch milliseconds / slot) of a datetime column, on PostgreSQL and SQLite."""
+
+    output_field = BigIntegerField()
+
+    def __init__(self, expression, slot_ms: int) -> None:
+        super().__init__(expression)
+        self.slot_ms = int(slot_ms)
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"FLOOR(EXTRACT(EPOCH FROM {sql}) * 1000 / {self.slot_ms})::bigint", params
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        # Django stores UTC text; '%f' is "SS.SSS", so seconds * 1000 + its milliseconds is exact.
+        millis = (
+            f"(CAST(strftime('%%s', {sql}) AS INTEGER) * 1000"
+            f" + CAST(substr(strftime('%%f', {sql}), 4, 3) AS INTEGER))"
+        )
+        return f"({millis} / {self.slot_ms})", [*params, *params]
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+
+
+def epoch_ms(value: datetime) -> int:
+    """Exact epoch milliseconds (floored), without going through a float."""
+    return (value - EPOCH) // MILLISECOND
+
+
+def from_ms_datetime(value: int) -> datetime:
+    return EPOCH + value * MILLISECOND
+
+
+def bucket_bounds(from_ms: int, to_ms: int, step_ms: int, tz: ZoneInfo | None) -> list[int]:
+    """Bucket edges in epoch ms: bucket i is [bounds[i], bounds[i + 1]).
+
+    Buckets are aligned to multiples of `step` since the epoch (UTC), widened to cover
+    [from, to). With `tz` and a step of whole days they start at local midnights instead (so a
+    bucket spans 23 or 25 hours across a DST change); `tz` does not move other steps.
+    """
+    if (to_ms - from_ms) // step_ms > MAX_BUCKETS + 1:  # cheap guard before building edges
+        raise _too_many_buckets()
+    if tz is not None and step_ms % DAY_MS == 0:
+        days = step_ms // DAY_MS
+        first_day = from_ms_datetime(from_ms).astimezone(tz).date()
+        # Multi-day buckets start on a fixed grid of local dates (weeks start on Monday).
+        ordinal = (first_day.toordinal() - 1) // days * days + 1
+        bounds: list[int] = []
+        while not bounds or bounds[-1] < to_ms or len(bounds) < 2:
+            midnight = datetime.combine(date.fromordinal(ordinal), time(0), tzinfo=tz)
+            bounds.append(epoch_ms(midnight))
+            if len(bounds) > MAX_BUCKETS + 1:
+                raise _too_many_buckets()
+            ordinal += days
+    else:
+        first = from_ms // step_ms * step_ms
+        count = max(1, -(-(to_ms - first) // step_ms))
+        bounds = [first + index * step_ms for index in range(count + 1)]
+    if len(bounds) - 1 > MAX_BUCKETS:
+        raise _too_many_buckets()
+    return bounds
+
+
+def _too_many_buckets() -> ApplicationError:
+    return ApplicationError(
+        "Invalid request.",
+        fields={"step": f"At most {MAX_BUCKETS} buckets; use a larger step or a shorter range."},
+    )
+
+
+def _slot_rows(flt: UsageFilter, bounds: list[int]) -> list[tuple[int, dict]]:
+    """(slot start in ms, sums) rows covering [bounds[0], bounds[-1]), each inside one bucket."""
+    hourly, daily, _total = _levels(flt, ())
+    dims = flt.dimension_q()
+    start, end = from_ms_datetime(bounds[0]), from_ms_datetime(bounds[-1])
+    if all(bound % DAY_MS == 0 for bound in bounds):
+        rows = daily.model.objects.filter(dims, day__gte=start.date(), day__lt=end.date())
+        grouped = rows.values("day").annotate(**_rollup_sums()).order_by()
+        return [(epoch_ms(_midnight(row["day"])), row) for row in grouped]
+    if all(bound % HOUR_MS == 0 for bound in bounds):
+        rows = hourly.model.objects.filter(dims, hour__gte=start, hour__lt=end)
+        grouped = rows.values("hour").annotate(**_rollup_sums()).order_by()
+        return [(epoch_ms(row["hour"]), row) for row in grouped]
+    # Finer edges: raw records in slots that divide every edge, so no slot straddles two buckets.
+    slot = reduce(math.gcd, bounds)
+    records = UsageRecord.objects.filter(dims, ts__gte=start, ts__lt=end)
+    grouped = (
+        records.annotate(slot=EpochSlot("ts", slot))
+        .values("slot")
+        .annotate(**_record_sums())
+        .order_by()
+    )
+    return [(row["slot"] * slot, row) for row in grouped]
+
+
+def timeseries(
+    flt: UsageFilter, *, from_ms: int, to_ms: int, step_ms: int, tz: ZoneInfo | None
+) -> dict:
+    """Contiguous, zero-filled buckets over [from, to) (widened to whole buckets)."""
+    bounds = bucket_bounds(from_ms, to_ms, step_ms, tz)
+    sums = [Sums() for _ in bounds[:-1]]
+    for slot_ms, row in _slot_rows(flt, bounds):
+        index = bisect.bisect_right(bounds, slot_ms) - 1
+        if 0 <= index < len(sums):
+            sums[index].add_row(row)
+    return {
+        "from": bounds[0],
+        "to": bounds[-1],
+        "step": step_ms,
+        "tz": str(tz) if tz is not None else "UTC",
+        "buckets": [
+            {
+                "ts": bound,
+                "messages": item.messages,
+                "tokensRaw": item.tokens_raw,
+                "tokensWeighted": item.tokens_weighted,
+                "costUsd": item.cost_usd,
+            }
+            for bound, item in zip(bounds, sums, strict=False)
+        ],
+    }
+
+
+# --- Leaderboard, per-user detail, recent feed, breakdown.
+
+
+def _tokens(item: Sums) -> dict:
+    return {
+        "input": item.input,
+        "cacheCreation": item.cache_creation,
+        "cacheRead": item.cache_read,
+        "output": item.output,
+        "sum": item.tokens_raw,
+    }
+
+
+def _by_cost(groups: dict[tuple, Sums]) -> list[tuple[tuple, Sums]]:
+    """Most expensive first, then by key; groups without messages are left out."""
+    items = [(key, item) for key, item in groups.items() if item.messages]
+    return sorted(items, key=lambda pair: (-pair[1].cost_micros, pair[0]))
+
+
+def leaderboard(flt: UsageFilter, *, by: str, limit: int) -> dict:
+    groups = aggregate(flt, (by,))
+    entries = [
+        {
+            "key": key[0],
+            "messages": item.messages,
+            "tokens": _tokens(item),
+            "tokensWeighted": item.tokens_weighted,
+            "costUsd": item.cost_usd,
+        }
+        for key, item in _by_cost(groups)[:limit]
+    ]
+    return {"by": by, "entries": entries}
+
+
+def user_detail(flt: UsageFilter) -> dict | None:
+    """Per-user totals with per-family and per-machine parts; None for a user never seen."""
+    if not UsageTotal.objects.filter(user=flt.user).exists():
+        return None
+    per_family: dict[tuple, Sums] = {}
+    per_machine: dict[tuple, Sums] = {}
+    overall = Sums()
+    for (family, machine), item in aggregate(flt, ("model_family", "machine")).items():
+        row = {name: getattr(item, name) for name in COUNTERS}
+        per_family.setdefault((family,), Sums()).add_row(row)
+        per_machine.setdefault((machine,), Sums()).add_row(row)
+        overall.add_row(row)
+    return {
+        "user": flt.user,
+        "totals": overall.totals(),
+        "perFamily": [
+            {"modelFamily": key[0], **item.totals()} for key, item in _by_cost(per_family)
+        ],
+        "perMachine": [{"machine": key[0], **item.totals()} for key, item in _by_cost(per_machine)],
+    }
+
+
+def recent(flt: UsageFilter, *, limit: int) -> dict:
+    records = UsageRecord.objects.filter(flt.dimension_q())
+    if flt.ts_from is not None:
+        records = records.filter(ts__gte=flt.ts_from)
+    if flt.ts_to is not None:
+        records = records.filter(ts__lt=flt.ts_to)
+    rows = records.order_by("-ts", "-id").values(
+        "message_id",
+        "user",
+        "machine",
+        "model",
+        "model_family",
+        "input",
+        "cache_creation",
+        "cache_read",
+        "output",
+        "reasoning",
+        "cost_micros",
+        "ts",
+    )[:limit]
+    return {
+        "entries": [
+            {
+                "messageId": row["message_id"],
+                "user": row["user"],
+                "machine": row["machine"],
+                "model": row["model"],
+                "modelFamily": row["model_family"],
+                "input": row["input"],
+                "cacheCreation": row["cache_creation"],
+                "cacheRead": row["cache_read"],
+                "output": row["output"],
+                "reasoning": row["reasoning"],
+                "costUsd": row["cost_micros"] / MICROS_PER_USD,
+                "ts": epoch_ms(row["ts"]),
+            }
+            for row in rows
+        ]
+    }
+
+
+BREAKDOWN_GROUP = ("user", "machine", "model", "model_family")
+
+
+def breakdown(flt: UsageFilter) -> list[dict]:
+    """One row per user × machine × model, ordered by user, machine, model."""
+    groups = aggregate(flt, BREAKDOWN_GROUP)
+    rows = []
+    for key in sorted(groups):
+        item = groups[key]
+        if not item.messages:
+            continue
+        user, machine, model, family = key
+        rows.append(
+            {
+                "user": user,
+                "machine": machine,
+                "model": model,
+                "modelFamily": family,
+                "messages": item.messages,
+                "input": item.input,
+                "cacheCreation": item.cache_creation,
+                "cacheCreation1h": item.cache_creation_1h,
+                "cacheRead": item.cache_read,
+                "output": item.output,
+                "reasoning": item.reasoning,
+                "tokensWeighted": item.tokens_weighted,
+                "costUsd": item.cost_usd,
+            }
+        )
+    return rows

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.services import audit_record
+from usage.ingest import MessageError, batch_validate, message_parse
 from usage.models import UsageRecord
 from usage.pricing import PriceBook, cost_micros, tokens_weighted
 from usage.rollups import Contribution, Deltas, rollups_apply
@@ -189,3 +192,55 @@ def records_insert(*, records: list[NewRecord]) -> InsertResult:
             )
     inserted = [message_id for message_id in unique if message_id in new_ids]
     return InsertResult(inserted=inserted, duplicates=len(records) - len(inserted))
+
+
+def messages_ingest(
+    *,
+    body: Any,
+    user: str,
+    forced_machine: str | None = None,
+    host_id: int | None = None,
+    actor: str = "",
+    ip: str | None = None,
+) -> dict:
+    """POST /api/ingest/messages: validate, store the valid messages, audit the batch.
+
+    The user always comes from the credential; a host key also forces the machine.
+    """
+    machine, messages = batch_validate(body, forced_machine=forced_machine)
+    now = timezone.now()
+    records: list[NewRecord] = []
+    rejected: list[dict] = []
+    for index, message in enumerate(messages):
+        try:
+            fields = message_parse(message, user=user, machine=machine, host_id=host_id, now=now)
+        except MessageError as error:
+            rejected.append({"index": index, "error": str(error)})
+            continue
+        records.append(NewRecord(**fields))
+
+    with transaction.atomic():
+        result = records_insert(records=records)
+        counts = {
+            "machine": machine,
+            "received": len(messages),
+            "applied": len(result.inserted),
+            "duplicates": result.duplicates,
+            "rejected": len(rejected),
+        }
+        audit_record(action="ingest.batch", actor=actor, ip=ip, meta=counts)
+        if rejected:
+            # Index and reason only: never the payload.
+            audit_record(
+                action="ingest.rejected",
+                actor=actor,
+                ip=ip,
+                meta={"machine": machine, "count": len(rejected), "first": rejected[:20]},
+            )
+    return {
+        "ok": True,
+        "received": counts["received"],
+        "applied": counts["applied"],
+        "duplicates": counts["duplicates"],
+        "rejected": rejected,
+    }

@@ -1,0 +1,238 @@
+"""Usage dialect routes: POST /api/ingest/messages and the /api/usage/* reads."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.http import HttpResponse
+from django.utils import timezone
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.client_ip import client_ip
+from accounts.errors import ApplicationError
+from accounts.permissions import CanIngest, UsageReadAccess
+from accounts.principals import HOST
+from accounts.time import parse_iso
+from usage import selectors, services
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DEFAULT_SERIES_RANGE = timedelta(days=7)
+DEFAULT_STEP_MS = 3_600_000
+MAX_TEXT_PARAM = 255
+
+
+def _invalid(name: str, message: str) -> ApplicationError:
+    return ApplicationError("Invalid request.", fields={name: message})
+
+
+def time_param(params, name: str) -> datetime | None:
+    """Epoch seconds, epoch milliseconds (above 10^11) or ISO 8601; None when absent."""
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        number = float(raw)
+    except ValueError:
+        number = None
+    if number is not None:
+        if not math.isfinite(number) or abs(number) > 1e14:
+            raise _invalid(name, "Use epoch seconds, milliseconds or ISO 8601.")
+        if abs(number) > 1e11:
+            return EPOCH + timedelta(milliseconds=number)
+        return EPOCH + timedelta(seconds=number)
+    parsed = parse_iso(raw) if len(raw) <= 64 else None
+    if parsed is None:
+        raise _invalid(name, "Use epoch seconds, milliseconds or ISO 8601.")
+    return parsed
+
+
+def text_param(params, name: str) -> str | None:
+    value = (params.get(name) or "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_TEXT_PARAM:
+        raise _invalid(name, f"At most {MAX_TEXT_PARAM} characters.")
+    return value
+
+
+def int_param(params, name: str, *, default: int, minimum: int, maximum: int) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _invalid(name, f"Must be an integer from {minimum} to {maximum}.") from None
+    if not minimum <= value <= maximum:
+        raise _invalid(name, f"Must be an integer from {minimum} to {maximum}.")
+    return value
+
+
+def usage_filter(request, *, user: str | None = None) -> selectors.UsageFilter:
+    """`from`, `to`, `user`, `machine`, `model_family` from the query string."""
+    params = request.query_params
+    ts_from = time_param(params, "from")
+    ts_to = time_param(params, "to")
+    if ts_from is not None and ts_to is not None and ts_from >= ts_to:
+        raise _invalid("to", "Must be after from.")
+    return selectors.UsageFilter(
+        user=user if user is not None else text_param(params, "user"),
+        machine=text_param(params, "machine"),
+        model_family=text_param(params, "model_family"),
+        ts_from=ts_from,
+        ts_to=ts_to,
+    )
+
+
+class IngestMessagesApi(APIView):
+    permission_classes = [CanIngest]
+
+    def post(self, request):
+        principal = request.user
+        is_host = principal.kind == HOST
+        result = services.messages_ingest(
+            body=request.data,
+            user=principal.user,
+            forced_machine=principal.machine if is_host else None,
+            host_id=principal.credential.pk if is_host else None,
+            actor=principal.actor,
+            ip=client_ip(request),
+        )
+        return Response(result)
+
+
+class UsageReadApi(APIView):
+    permission_classes = [UsageReadAccess]
+
+
+class TotalsApi(UsageReadApi):
+    def get(self, request):
+        flt = usage_filter(request)
+        return Response(
+            selectors.totals_payload(
+                user=flt.user,
+                machine=flt.machine,
+                model_family=flt.model_family,
+                ts_from=flt.ts_from,
+                ts_to=flt.ts_to,
+            )
+        )
+
+
+class TimeseriesApi(UsageReadApi):
+    def get(self, request):
+        params = request.query_params
+        flt = usage_filter(request)
+        now = timezone.now()
+        ts_to = flt.ts_to or now
+        ts_from = flt.ts_from or ts_to - DEFAULT_SERIES_RANGE
+        if ts_from >= ts_to:
+            raise _invalid("from", "Must be before to.")
+        step = int_param(
+            params,
+            "step",
+            default=DEFAULT_STEP_MS,
+            minimum=selectors.MIN_STEP_MS,
+            maximum=10**12,
+        )
+        tz = None
+        tz_name = text_param(params, "tz")
+        if tz_name is not None:
+            try:
+                tz = ZoneInfo(tz_name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise _invalid("tz", "Unknown time zone; use an IANA name.") from None
+        return Response(
+            selectors.timeseries(
+                flt,
+                from_ms=selectors.epoch_ms(ts_from),
+                to_ms=selectors.epoch_ms(ts_to),
+                step_ms=step,
+                tz=tz,
+            )
+        )
+
+
+class LeaderboardApi(UsageReadApi):
+    def get(self, request):
+        params = request.query_params
+        by = params.get("by") or "user"
+        if by not in selectors.LEADERBOARD_BY:
+            raise _invalid("by", "Use user, machine or model_family.")
+        limit = int_param(params, "limit", default=20, minimum=1, maximum=100)
+        return Response(selectors.leaderboard(usage_filter(request), by=by, limit=limit))
+
+
+class UserDetailApi(UsageReadApi):
+    def get(self, request, name: str):
+        detail = selectors.user_detail(usage_filter(request, user=name))
+        if detail is None:
+            raise ApplicationError("Unknown user.", status_code=404)
+        return Response(detail)
+
+
+class RecentApi(UsageReadApi):
+    def get(self, request):
+        limit = int_param(request.query_params, "limit", default=50, minimum=1, maximum=500)
+        return Response(selectors.recent(usage_filter(request), limit=limit))
+
+
+class BreakdownApi(UsageReadApi):
+    def get(self, request):
+        rows = selectors.breakdown(usage_filter(request))
+        return Response({"rows": rows, "timestamp": int(timezone.now().timestamp())})
+
+
+# JSON key → CSV column, in column order.
+CSV_COLUMNS = (
+    ("user", "user"),
+    ("machine", "machine"),
+    ("model", "model"),
+    ("modelFamily", "model_family"),
+    ("messages", "messages"),
+    ("input", "input"),
+    ("cacheCreation", "cache_creation"),
+    ("cacheCreation1h", "cache_creation_1h"),
+    ("cacheRead", "cache_read"),
+    ("output", "output"),
+    ("reasoning", "reasoning"),
+    ("tokensWeighted", "tokens_weighted"),
+    ("costUsd", "cost_usd"),
+)
+TEXT_COLUMNS = {"user", "machine", "model", "modelFamily"}
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: str) -> str:
+    """A leading quote keeps spreadsheets from running client-chosen text as a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def breakdown_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([column for _key, column in CSV_COLUMNS])
+    for row in rows:
+        cells = []
+        for key, _column in CSV_COLUMNS:
+            value = row[key]
+            if key in TEXT_COLUMNS:
+                value = csv_safe(value)
+            elif key == "costUsd":
+                value = f"{value:.6f}"
+            cells.append(value)
+        writer.writerow(cells)
+    return out.getvalue()
+
+
+class BreakdownCsvApi(UsageReadApi):
+    def get(self, request):
+        body = breakdown_csv(selectors.breakdown(usage_filter(request)))
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="usage-breakdown.csv"'
+        return response

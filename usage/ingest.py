@@ -1,0 +1,140 @@
+"""Validation of ingest batches, by hand: a DRF serializer per message is too slow for 1000.
+
+The batch as a whole is refused (400/413) for a body that is not an object, a bad machine or a
+`messages` that is not an array or is too long; a bad message is refused alone and listed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+
+from accounts.errors import ApplicationError
+from accounts.time import parse_iso
+from usage.models import Source
+
+MACHINE_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+MAX_COUNT = 10**9
+MAX_ID_LENGTH = 255
+MAX_MODEL_LENGTH = 200
+# Usage older than this predates the agents we account for; newer than now + slack is a clock bug.
+TS_EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
+TS_FUTURE_SLACK = timedelta(days=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# (body field, NewRecord field)
+COUNT_FIELDS = (
+    ("input_tokens", "input"),
+    ("cache_creation_input_tokens", "cache_creation"),
+    ("cache_creation_1h_input_tokens", "cache_creation_1h"),
+    ("cache_read_input_tokens", "cache_read"),
+    ("output_tokens", "output"),
+    ("reasoning_tokens", "reasoning"),
+)
+
+
+class MessageError(ValueError):
+    """One message is refused; the text goes back to the client with the message's index."""
+
+
+def batch_validate(body: Any, *, forced_machine: str | None) -> tuple[str, list]:
+    """(machine, raw messages) of a batch, or ApplicationError for the whole batch."""
+    if not isinstance(body, dict):
+        raise ApplicationError("Request body must be a JSON object.")
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise ApplicationError(
+            "Invalid request.", fields={"messages": "Must be an array of messages."}
+        )
+    if len(messages) > settings.INGEST_MAX_BATCH:
+        raise ApplicationError(
+            f"Too many messages: at most {settings.INGEST_MAX_BATCH} per batch.",
+            status_code=413,
+        )
+    if forced_machine is not None:
+        return forced_machine, messages
+    machine = body.get("machine")
+    if not isinstance(machine, str) or not MACHINE_RE.fullmatch(machine):
+        raise ApplicationError(
+            "Invalid request.",
+            fields={"machine": "Required: 1-100 characters of letters, digits, '_', '.', '-'."},
+        )
+    return machine, messages
+
+
+def parse_ts(value: Any, *, now: datetime) -> datetime:
+    """Epoch seconds, epoch milliseconds (above 10^11) or ISO 8601; plausible dates only."""
+    if isinstance(value, bool) or value is None:
+        raise MessageError("ts is required: epoch seconds, milliseconds or ISO 8601.")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or abs(value) > 1e14:
+            raise MessageError("ts is not a plausible time.")
+        if abs(value) > 1e11:
+            ts = EPOCH + timedelta(milliseconds=value)
+        else:
+            ts = EPOCH + timedelta(seconds=value)
+    elif isinstance(value, str):
+        parsed = parse_iso(value) if len(value) <= 64 else None
+        if parsed is None:
+            raise MessageError("ts is not epoch seconds, milliseconds or ISO 8601.")
+        ts = parsed
+    else:
+        raise MessageError("ts is not epoch seconds, milliseconds or ISO 8601.")
+    if ts < TS_EARLIEST or ts > now + TS_FUTURE_SLACK:
+        raise MessageError("ts is not a plausible time.")
+    return ts
+
+
+def _count(message: dict, name: str) -> int:
+    value = message.get(name)
+    if value is None:
+        return 0
+    # bool is an int subclass; floats (even 12.0) are refused: counts are whole tokens.
+    if type(value) is not int:
+        raise MessageError(f"{name} must be a non-negative integer.")
+    if value < 0:
+        raise MessageError(f"{name} must be a non-negative integer.")
+    if value > MAX_COUNT:
+        raise MessageError(f"{name} is over {MAX_COUNT}.")
+    return value
+
+
+def message_parse(
+    message: Any, *, user: str, machine: str, host_id: int | None, now: datetime
+) -> dict:
+    """The `NewRecord` fields of one valid message, or MessageError."""
+    if not isinstance(message, dict):
+        raise MessageError("Message must be a JSON object.")
+    message_id = message.get("message_id")
+    if not isinstance(message_id, str) or not message_id.strip():
+        raise MessageError("message_id is required.")
+    if len(message_id) > MAX_ID_LENGTH:
+        raise MessageError(f"message_id is longer than {MAX_ID_LENGTH} characters.")
+    model = message.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise MessageError("model is required.")
+    if len(model) > MAX_MODEL_LENGTH:
+        raise MessageError(f"model is longer than {MAX_MODEL_LENGTH} characters.")
+    request_id = message.get("request_id")
+    if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 255):
+        raise MessageError("request_id must be a string of at most 255 characters.")
+    counts = {field: _count(message, name) for name, field in COUNT_FIELDS}
+    if counts["cache_creation_1h"] > counts["cache_creation"]:
+        raise MessageError(
+            "cache_creation_1h_input_tokens is larger than cache_creation_input_tokens."
+        )
+    return {
+        "message_id": message_id,
+        "source": Source.CLAUDE,
+        "user": user,
+        "machine": machine,
+        "model": model.strip(),
+        "ts": parse_ts(message.get("ts"), now=now),
+        "request_id": request_id or None,
+        "host_id": host_id,
+        **counts,
+    }
