@@ -189,6 +189,8 @@ def test_it_installs_a_working_cdx_end_to_end(live_server, settings, tmp_path):
         'output=234 (reasoning 120)\\n"\n'
     )
     fake_codex.chmod(0o755)
+    (home / ".codex").mkdir()
+    (home / ".codex" / "config.toml").write_text('model = "gpt-5.1-codex"\n')
     run = subprocess.run(
         [str(installed), "exec", "fix the build"],
         env={**env, "CDX_CODEX_BIN": str(fake_codex)},
@@ -201,6 +203,7 @@ def test_it_installs_a_working_cdx_end_to_end(live_server, settings, tmp_path):
     row = UsageRecord.objects.get(host_id=registration.host.pk)
     assert (row.user, row.machine, row.source) == ("eve", "e2e-host", "codex")
     assert (row.input, row.cache_read, row.output, row.reasoning) == (1000, 5000, 234, 120)
+    assert row.model == "gpt-5.1-codex"  # from the host's ~/.codex/config.toml
 
     update = subprocess.run(
         [str(installed), "--cdx-update"], env=env, capture_output=True, text=True, timeout=60
