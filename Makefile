@@ -19,13 +19,13 @@ install: $(STAMP)
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# Secrets not in the environment are generated once into DATA_DIR (and reused); settings read
+# them from there, so later `manage.py` commands work too. config/gunicorn.conf.py: ASGI worker.
 run: install
 	@$(PY) -m config.bootstrap
-	@set -a; . $${DATA_DIR:-./data}/runtime.env; set +a; \
-	$(PY) manage.py migrate --noinput && \
-	$(PY) manage.py collectstatic --noinput -v 0 && \
-	exec $(VENV)/bin/gunicorn config.asgi:application -k uvicorn_worker.UvicornWorker \
-		--bind $(BIND) --workers $(WORKERS) --access-logfile - --graceful-timeout 5
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	exec $(VENV)/bin/gunicorn -c config/gunicorn.conf.py --bind $(BIND) --workers $(WORKERS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,30 @@
-from django.contrib import admin
+from __future__ import annotations
 
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.client_ip import client_ip
 from accounts.models import ApiToken, AuditEvent
+from accounts.services import request_actor, token_revoke
+
+
+class TokenStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "active"), ("revoked", "revoked"), ("expired", "expired")]
+
+    def queryset(self, request, queryset: QuerySet[ApiToken]):
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True).exclude(expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        return queryset
 
 
 @admin.register(ApiToken)
@@ -10,29 +34,65 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "user",
         "scope",
         "label",
+        "active",
         "created_at",
         "expires_at",
         "revoked_at",
         "last_used_at",
     )
-    list_filter = ("scope",)
+    list_filter = ("scope", TokenStateFilter)
     search_fields = ("user", "label", "hint")
-    readonly_fields = ("token_hash", "hint", "created_at", "created_by", "last_used_at")
+    ordering = ("-created_at", "-id")
+    # The scope is part of the plaintext's prefix and revocation must be audited, so both change
+    # only through the services (the API, `issue_token`, or the revoke action below).
+    readonly_fields = (
+        "hint",
+        "scope",
+        "token_hash",
+        "created_at",
+        "created_by",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    )
+    fields = ("user", "label", *readonly_fields)
+    actions = ("revoke_tokens",)
+
+    @admin.display(boolean=True)
+    def active(self, token: ApiToken) -> bool:
+        return token.is_active()
 
     def has_add_permission(self, request) -> bool:
         return False  # tokens are issued by the API or `issue_token`, which show the plaintext once
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoke instead: the row keeps the audit trail's token ids meaningful
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke_tokens(self, request, queryset: QuerySet[ApiToken]) -> None:
+        actor = request_actor(request) or "staff"
+        revoked = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            token_revoke(token_id=token.pk, actor=actor, ip=client_ip(request))
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("ts", "action", "actor", "ip")
+    list_display = ("ts", "action", "actor", "ip", "meta")
     list_filter = ("action",)
     search_fields = ("action", "actor", "ip")
     date_hierarchy = "ts"
+    ordering = ("-ts", "-id")
     readonly_fields = ("ts", "action", "actor", "ip", "meta")
 
+    # The log is append-only from the admin; `prune_audit` applies the retention setting.
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import authentication, exceptions
 
 from accounts import ratelimit
 from accounts.client_ip import client_ip
 from accounts.models import SCOPE_PREFIX
 from accounts.principals import TOKEN, Principal
-from accounts.services import audit_record, token_authenticate
+from accounts.services import audit_record, token_check
 
 TOKEN_PREFIXES = tuple(SCOPE_PREFIX.values())
 
@@ -24,19 +25,39 @@ def bearer_credential(request) -> str | None:
 
 
 def refuse_if_ip_blocked(request) -> None:
-    """429 for a client IP that failed authentication too often in the current window."""
-    verdict = ratelimit.auth_failures_blocked(client_ip(request))
-    if not verdict.allowed:
-        raise exceptions.Throttled(wait=verdict.retry_after)
+    """429 for a client IP that failed authentication too often in the current window.
+
+    Called before a presented credential is checked, so a blocked address cannot keep guessing
+    (a valid credential from that address waits too). Audited once per window and address.
+    """
+    ip = client_ip(request)
+    verdict = ratelimit.auth_failures_blocked(ip)
+    if verdict.allowed:
+        return
+    bucket = ratelimit.auth_fail_key(ip)
+    if ratelimit.claim_once(bucket, window=settings.AUTH_FAIL_WINDOW_SECONDS):
+        audit_record(
+            action="rate.limited",
+            ip=ip,
+            meta={"bucket": bucket, "limit": verdict.limit, "path": request.path[:200]},
+        )
+    raise exceptions.Throttled(wait=verdict.retry_after)
 
 
-def record_auth_failure(request, *, reason: str, credential_kind: str) -> None:
+def record_auth_failure(
+    request, *, reason: str, credential_kind: str, meta: dict | None = None
+) -> None:
     ip = client_ip(request)
     ratelimit.auth_failure_count(ip)
     audit_record(
         action="auth.failed",
         ip=ip,
-        meta={"reason": reason, "credential": credential_kind, "path": request.path[:200]},
+        meta={
+            "reason": reason,
+            "credential": credential_kind,
+            "path": request.path[:200],
+            **(meta or {}),
+        },
     )
 
 
@@ -56,10 +77,14 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if plaintext is None:
             return None
         refuse_if_ip_blocked(request)
-        token = token_authenticate(plaintext=plaintext)
+        check = token_check(plaintext=plaintext)
+        token = check.token
         if token is None:
             record_auth_failure(
-                request, reason="unknown, revoked or expired", credential_kind="token"
+                request,
+                reason=check.reason,
+                credential_kind="token",
+                meta={"token_id": check.token_id} if check.token_id else None,
             )
             raise exceptions.AuthenticationFailed("Invalid, revoked or expired token.")
         return Principal(kind=TOKEN, user=token.user, scope=token.scope, credential=token), token

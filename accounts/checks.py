@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlparse
 
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.http.request import validate_host
+
+# RFC 9110 token characters, minus "_" (nginx and others drop headers with underscores).
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^`|~-]+")
+MIN_ADMIN_KEY_LENGTH = 16
 
 
 @register(Tags.security, deploy=False)
@@ -15,7 +21,7 @@ def check_trusted_proxies(app_configs=None, **kwargs):
     errors = []
     for entry in settings.TRUSTED_PROXIES:
         try:
-            ipaddress.ip_network(entry.strip(), strict=False)
+            network = ipaddress.ip_network(entry.strip(), strict=False)
         except ValueError:
             errors.append(
                 Error(
@@ -25,7 +31,7 @@ def check_trusted_proxies(app_configs=None, **kwargs):
                 )
             )
         else:
-            if ipaddress.ip_network(entry.strip(), strict=False).prefixlen == 0:
+            if network.prefixlen == 0:
                 errors.append(
                     Warning(
                         f"TRUSTED_PROXIES entry {entry!r} trusts every address, so any client "
@@ -57,6 +63,13 @@ def check_encryption_keys(app_configs=None, **kwargs):
 @register()
 def check_limits(app_configs=None, **kwargs):
     errors = []
+    timeout = settings.UPSTREAM_TIMEOUT_SECONDS
+    if timeout <= 0:
+        errors.append(
+            Error(
+                f"UPSTREAM_TIMEOUT_SECONDS must be positive (it is {timeout}).", id="accounts.E003"
+            )
+        )
     for name in (
         "RATE_LIMIT_PER_MINUTE",
         "AUTH_FAIL_LIMIT",
@@ -75,10 +88,20 @@ def check_limits(app_configs=None, **kwargs):
 @register()
 def check_urls(app_configs=None, **kwargs):
     errors = []
-    for name in ("PUBLIC_BASE_URL", "PRICING_URL", "CHATGPT_BASE_URL", "CODEX_RELEASES_URL"):
+    for name in (
+        "PUBLIC_BASE_URL",
+        "PRICING_URL",
+        "CHATGPT_BASE_URL",
+        "CODEX_RELEASES_URL",
+        "CODEX_OAUTH_TOKEN_URL",
+    ):
         value = getattr(settings, name)
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        try:
+            parsed = urlparse(value)
+            valid = parsed.scheme in ("http", "https") and bool(parsed.hostname)
+        except ValueError:
+            valid = False
+        if not valid:
             errors.append(
                 Error(f"{name} must be an http(s) URL (it is {value!r}).", id="accounts.E004")
             )
@@ -106,6 +129,92 @@ def check_dashboard_mtls(app_configs=None, **kwargs):
                 "DASHBOARD_REQUIRE_MTLS is on but TRUSTED_PROXIES is empty, so no mTLS header "
                 "can ever be believed and the dashboard is unreachable.",
                 id="accounts.E005",
+            )
+        ]
+    return []
+
+
+@register(Tags.security)
+def check_mtls_header_name(app_configs=None, **kwargs):
+    name = settings.ADMIN_MTLS_HEADER
+    if not _HEADER_NAME.fullmatch(name or ""):
+        return [
+            Error(
+                f"ADMIN_MTLS_HEADER {name!r} is not an HTTP header name.",
+                hint="Use letters, digits and hyphens, e.g. X-mTLS-Present (servers drop "
+                "headers with underscores).",
+                id="accounts.E006",
+            )
+        ]
+    return []
+
+
+@register()
+def check_redis_url(app_configs=None, **kwargs):
+    url = settings.REDIS_URL
+    if url and urlparse(url).scheme not in ("redis", "rediss", "unix"):
+        return [
+            Error(
+                "REDIS_URL must start with redis://, rediss:// or unix://.",
+                hint="For example redis://127.0.0.1:6379/0.",
+                id="accounts.E007",
+            )
+        ]
+    return []
+
+
+@register()
+def check_public_host_allowed(app_configs=None, **kwargs):
+    try:
+        host = urlparse(settings.PUBLIC_BASE_URL).hostname
+    except ValueError:
+        return []  # accounts.E004 reports the URL itself
+    if not host:
+        return []
+    if ":" in host:
+        host = f"[{host}]"
+    if validate_host(host, settings.ALLOWED_HOSTS):
+        return []
+    return [
+        Warning(
+            f"The host of PUBLIC_BASE_URL ({host}) is not in ALLOWED_HOSTS, so requests to the "
+            "public URL (installer links, embeds) are refused with 400.",
+            hint="Add it to ALLOWED_HOSTS, or leave ALLOWED_HOSTS unset to allow it by default.",
+            id="accounts.W003",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_secure_cookies_over_http(app_configs=None, **kwargs):
+    if settings.PUBLIC_BASE_URL.startswith("https://"):
+        return []
+    names = [
+        name for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE") if getattr(settings, name)
+    ]
+    if not names:
+        return []
+    return [
+        Warning(
+            f"{' and '.join(names)} on while PUBLIC_BASE_URL is plain http: browsers drop "
+            "secure cookies there, so dashboard logins and forms fail.",
+            hint="Serve over https and set PUBLIC_BASE_URL=https://..., or leave the cookie "
+            "settings unset.",
+            id="accounts.W004",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_dashboard_admin_key(app_configs=None, **kwargs):
+    key = settings.DASHBOARD_ADMIN_KEY
+    if key and len(key) < MIN_ADMIN_KEY_LENGTH:
+        return [
+            Warning(
+                f"DASHBOARD_ADMIN_KEY is shorter than {MIN_ADMIN_KEY_LENGTH} characters.",
+                hint="Generate one with `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`.",
+                id="accounts.W005",
             )
         ]
     return []

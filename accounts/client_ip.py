@@ -30,9 +30,12 @@ def normalise_ip(value: str) -> str | None:
 def _networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     networks = []
     for entry in entries:
-        entry = entry.strip()
-        if entry:
-            networks.append(ipaddress.ip_network(entry, strict=False))
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            # Reported by the accounts.E001 check; an entry we cannot read is trusted by no one,
+            # rather than failing every request.
+            continue
     return tuple(networks)
 
 
@@ -43,7 +46,12 @@ def trusted_networks() -> tuple[IPNetwork, ...]:
 def is_trusted_proxy(ip: str | None) -> bool:
     if not ip:
         return False
-    address = ipaddress.ip_address(ip)
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
     return any(address in network for network in trusted_networks())
 
 

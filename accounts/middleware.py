@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import uuid
+from http import HTTPStatus
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
+from accounts.client_ip import from_trusted_proxy
 from accounts.errors import FLEET, dialect_for_path, error_body
 
 logger = logging.getLogger("tokenfleet.request")
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+# What a proxy may hand us as its request id: short, and safe to echo into logs and headers.
+_FORWARDED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 
 
 def current_request_id() -> str:
@@ -26,11 +33,13 @@ class RequestIdLogFilter(logging.Filter):
 
 
 class RequestIdMiddleware:
+    """Gives every request an id (kept from a trusted proxy's X-Request-Id) for logs and 500s."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = uuid.uuid4().hex
+        request_id = self._forwarded(request) or uuid.uuid4().hex
         request.request_id = request_id
         token = _request_id.set(request_id)
         try:
@@ -40,16 +49,42 @@ class RequestIdMiddleware:
         response["X-Request-Id"] = request_id
         return response
 
+    @staticmethod
+    def _forwarded(request: HttpRequest) -> str | None:
+        value = request.META.get("HTTP_X_REQUEST_ID", "")
+        if value and _FORWARDED_REQUEST_ID.fullmatch(value) and from_trusted_proxy(request):
+            return value
+        return None
+
 
 _STATUS_MESSAGES = {
+    400: "Bad request.",
+    403: "Forbidden.",
     404: "Not found.",
     405: "Method not allowed.",
     500: "Internal server error.",
 }
 
+# Headers of the replaced page that still mean something to the client.
+_KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+
+
+def _message(status_code: int) -> str:
+    if status_code in _STATUS_MESSAGES:
+        return _STATUS_MESSAGES[status_code]
+    try:
+        return HTTPStatus(status_code).phrase + "."
+    except ValueError:
+        return "Error."
+
 
 class ApiErrorMiddleware:
-    """API prefixes answer JSON in their dialect for unknown routes and unhandled errors."""
+    """API prefixes answer JSON in their dialect for unknown routes and unhandled errors.
+
+    Django's own error pages (404, 405, 500, and with DEBUG on its technical pages) are HTML;
+    on an API prefix they are replaced by the dialect's error body. Responses a view renders
+    itself in another type (a shell script, Prometheus text) pass through untouched.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -57,11 +92,9 @@ class ApiErrorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         dialect = dialect_for_path(request.path)
-        if dialect is None or response.status_code not in _STATUS_MESSAGES:
+        if dialect is None or response.status_code < 400 or response.streaming:
             return response
-        if response.get("Content-Type", "").startswith("application/json"):
-            return response
-        if response.streaming:
+        if not response.get("Content-Type", "").startswith("text/html"):
             return response
         return self._json(request, dialect, response.status_code, response)
 
@@ -69,22 +102,26 @@ class ApiErrorMiddleware:
         dialect = dialect_for_path(request.path)
         if dialect is None:
             return None
-        from django.core.exceptions import PermissionDenied
-        from django.http import Http404
-
         if isinstance(exception, Http404):
             return self._json(request, dialect, 404)
         if isinstance(exception, PermissionDenied):
-            return JsonResponse(error_body(dialect, "Forbidden."), status=403)
-        logger.exception("unhandled error on %s %s", request.method, request.path)
+            return self._json(request, dialect, 403)
+        if isinstance(exception, BadRequest | SuspiciousOperation):
+            return self._json(request, dialect, 400)
+        request_id = getattr(request, "request_id", current_request_id())
+        logger.exception(
+            "unhandled error, request id %s: %s %s", request_id, request.method, request.path
+        )
         return self._json(request, dialect, 500)
 
     def _json(self, request, dialect: str, status_code: int, original=None) -> JsonResponse:
-        body = error_body(dialect, _STATUS_MESSAGES[status_code])
-        if status_code == 500:
+        body = error_body(dialect, _message(status_code))
+        if status_code >= 500:
             key = "request_id" if dialect == FLEET else "requestId"
             body[key] = getattr(request, "request_id", current_request_id())
         response = JsonResponse(body, status=status_code)
-        if original is not None and status_code == 405 and original.get("Allow"):
-            response["Allow"] = original["Allow"]
+        if original is not None:
+            for header in _KEPT_HEADERS:
+                if original.get(header):
+                    response[header] = original[header]
         return response

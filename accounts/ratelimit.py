@@ -45,9 +45,20 @@ def peek(key: str, *, limit: int, window: int, now: float | None = None) -> Verd
     return Verdict(count < limit, count, limit, retry_after)
 
 
+def claim_once(key: str, *, window: int, now: float | None = None) -> bool:
+    """True for the first caller in `key`'s current window (one audit row per window and key)."""
+    now = time.time() if now is None else now
+    cache_key, _retry_after = _window_key(f"once:{key}", window, now)
+    return cache.add(cache_key, 1, timeout=window + 5)
+
+
+def auth_fail_key(ip: str | None) -> str:
+    return f"authfail:{ip or '-'}"
+
+
 def auth_failures_blocked(ip: str | None) -> Verdict:
     return peek(
-        f"authfail:{ip or '-'}",
+        auth_fail_key(ip),
         limit=settings.AUTH_FAIL_LIMIT,
         window=settings.AUTH_FAIL_WINDOW_SECONDS,
     )
@@ -55,7 +66,7 @@ def auth_failures_blocked(ip: str | None) -> Verdict:
 
 def auth_failure_count(ip: str | None) -> Verdict:
     return hit(
-        f"authfail:{ip or '-'}",
+        auth_fail_key(ip),
         limit=settings.AUTH_FAIL_LIMIT,
         window=settings.AUTH_FAIL_WINDOW_SECONDS,
     )

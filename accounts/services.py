@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -145,20 +147,59 @@ def token_revoke(*, token_id: int, actor: str = "", ip: str | None = None) -> Ap
     return token
 
 
-def token_authenticate(*, plaintext: str) -> ApiToken | None:
-    """The active token for `plaintext`, or None. Touches `last_used_at` at most once a minute."""
+@dataclass(frozen=True)
+class TokenCheck:
+    """The outcome of checking a presented token: the active row, or why there is none."""
+
+    token: ApiToken | None
+    reason: str  # "ok", "unknown", "revoked" or "expired"
+    token_id: int | None = None  # set for a known token, so a refusal can name it in the audit
+
+
+def token_check(*, plaintext: str) -> TokenCheck:
+    """Check a presented token. Touches `last_used_at` at most once a minute."""
     if not plaintext or len(plaintext) > 200:
-        return None
+        return TokenCheck(None, "unknown")
     digest = hash_token(plaintext)
     token = ApiToken.objects.filter(token_hash=digest).first()
     if token is None or not hmac.compare_digest(token.token_hash, digest):
-        return None
+        return TokenCheck(None, "unknown")
     now = timezone.now()
-    if not token.is_active(now):
-        return None
+    if token.revoked_at is not None:
+        return TokenCheck(None, "revoked", token.pk)
+    if token.expires_at is not None and token.expires_at <= now:
+        return TokenCheck(None, "expired", token.pk)
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        # A conditional UPDATE: concurrent requests write the column once, not once each.
         ApiToken.objects.filter(pk=token.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
         ).update(last_used_at=now)
         token.last_used_at = now
-    return token
+    return TokenCheck(token, "ok", token.pk)
+
+
+def token_authenticate(*, plaintext: str) -> ApiToken | None:
+    """The active token for `plaintext`, or None. Touches `last_used_at` at most once a minute."""
+    return token_check(plaintext=plaintext).token
+
+
+def audit_prune(*, older_than_days: int | None = None) -> int:
+    """Delete audit events older than `older_than_days` (default AUDIT_RETENTION_DAYS).
+
+    Returns how many were deleted; a prune that deletes rows is itself audited.
+    """
+    days = settings.AUDIT_RETENTION_DAYS if older_than_days is None else older_than_days
+    if days < 1:
+        raise ApplicationError(
+            "Invalid request.", fields={"older_than_days": "Must be at least 1."}
+        )
+    cutoff = timezone.now() - timedelta(days=days)
+    with transaction.atomic():
+        deleted, _per_model = AuditEvent.objects.filter(ts__lt=cutoff).delete()
+        if deleted:
+            audit_record(
+                action="audit.prune",
+                actor="system:retention",
+                meta={"deleted": deleted, "older_than_days": days, "before": cutoff.isoformat()},
+            )
+    return deleted

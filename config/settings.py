@@ -3,37 +3,55 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from config import bootstrap
+
+# One strict reader (config/env.py): booleans and numbers must parse, `NAME_FILE` works for
+# every variable, values are literal.
+from config.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# FileAwareEnv also reads NAME_FILE (a path whose content is the value) for every variable.
-env = environ.FileAwareEnv()
-
 DEBUG = env.bool("DEBUG", default=False)
-DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
+DATA_DIR = bootstrap.data_dir()
 
-SECRET_KEY = env.str("SECRET_KEY", default="").strip()
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is required when DEBUG is off (set SECRET_KEY or SECRET_KEY_FILE; "
-            "`make run` generates one in DATA_DIR)."
-        )
-    SECRET_KEY = "insecure-development-key-only-with-debug-on"  # noqa: S105
 
-FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
-FIELD_ENCRYPTION_KEY = [key.strip() for key in FIELD_ENCRYPTION_KEY if key.strip()]
-if not FIELD_ENCRYPTION_KEY and not DEBUG:
+def _secret(name: str) -> str:
+    """From the environment, else the file `make run` keeps in DATA_DIR; generated only in DEBUG."""
+    value = env.str(name, default="").strip()
+    if value:
+        return value
+    kept = bootstrap.read_kept_secret(name, DATA_DIR)
+    if kept:
+        return kept
+    if DEBUG:
+        return bootstrap.ensure_secret(name, DATA_DIR)[0]
     raise ImproperlyConfigured(
-        "FIELD_ENCRYPTION_KEY is required when DEBUG is off (comma-separated Fernet keys; "
-        "`make run` generates one in DATA_DIR)."
+        f"{name} is required when DEBUG is off: set {name} or {name}_FILE, or start once with "
+        f"`make run`, which generates one into {bootstrap.secret_path(name, DATA_DIR)}."
     )
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+SECRET_KEY = _secret("SECRET_KEY")
+# Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
+FIELD_ENCRYPTION_KEY = [key.strip() for key in _secret("FIELD_ENCRYPTION_KEY").split(",")]
+FIELD_ENCRYPTION_KEY = [key for key in FIELD_ENCRYPTION_KEY if key]
+
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+try:
+    _public_host = urlsplit(PUBLIC_BASE_URL).hostname or ""
+except ValueError:  # malformed; the accounts.E004 check reports it
+    _public_host = ""
+if ":" in _public_host:
+    _public_host = f"[{_public_host}]"  # Django matches IPv6 hosts in brackets
+# The public name is allowed by default, so setting PUBLIC_BASE_URL alone is enough.
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS",
+    default=[h for h in dict.fromkeys(["localhost", "127.0.0.1", "[::1]", _public_host]) if h],
+)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
 
 INSTALLED_APPS = [
@@ -56,6 +74,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "accounts.middleware.RequestIdMiddleware",
+    # Outermost after the request id, so error pages any later middleware makes are JSON too.
+    "accounts.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -64,7 +84,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "accounts.middleware.ApiErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -169,8 +188,11 @@ UPSTREAM_TIMEOUT_SECONDS = env.float("UPSTREAM_TIMEOUT_SECONDS", default=10.0)
 
 # --- Security defaults.
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# Secure cookies whenever the public URL is https; over plain http a browser would drop them and
+# every login and form would fail (the zero-setup server is http://127.0.0.1:8000).
+_HTTPS = PUBLIC_BASE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_HTTPS)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
@@ -201,18 +223,23 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").strip().upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r}: use DEBUG, INFO, WARNING or ERROR.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "accounts.middleware.RequestIdLogFilter"}},
+    "filters": {
+        "request_id": {"()": "accounts.middleware.RequestIdLogFilter"},
+        "redact": {"()": "accounts.logfilters.RedactSecretsFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
     },
@@ -220,7 +247,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
