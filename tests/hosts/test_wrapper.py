@@ -7,6 +7,7 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
+from django.core.checks import run_checks
 from rest_framework.test import APIClient
 
 from hosts.keys import key_generate
@@ -199,3 +200,10 @@ def test_it_describes_what_bake_returns():
         "updated_at": wrapper.WRAPPER_UPDATED_AT,
         "url": "/wrapper/download",
     }
+
+
+def test_it_reports_an_unbakeable_public_base_url_as_a_system_check(settings):
+    settings.PUBLIC_BASE_URL = "https://fleet.example.com/?tenant=1"
+    assert "hosts.E010" in {message.id for message in run_checks()}
+    settings.PUBLIC_BASE_URL = "https://fleet.example.com/"
+    assert "hosts.E010" not in {message.id for message in run_checks()}
