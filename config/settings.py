@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # django-prometheus request metrics: first and last, to time the whole stack.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "accounts.middleware.RequestIdMiddleware",
     # Outermost after the request id, so error pages any later middleware makes are JSON too.
     "accounts.middleware.ApiErrorMiddleware",
@@ -84,6 +86,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -147,12 +150,17 @@ else:
 
 # --- Live updates (django-eventstream). Redis fans events out across workers and servers.
 SSE_MIN_INTERVAL_MS = env.int("SSE_MIN_INTERVAL_MS", default=500)
+# A comment line on idle streams, so proxies and browsers keep them open (the design asks for
+# at most 20 s); and the reconnect delay hinted to EventSource clients with `retry:`.
+SSE_KEEPALIVE_SECONDS = env.float("SSE_KEEPALIVE_SECONDS", default=15.0)
+SSE_RETRY_MS = env.int("SSE_RETRY_MS", default=3000)
 EVENTSTREAM_ALLOW_ORIGINS: list[str] = []  # the embed views check origins themselves
 if REDIS_URL:
     from redis.connection import parse_url
 
-    # django-eventstream passes these straight to redis.Redis(**kwargs).
-    EVENTSTREAM_REDIS = parse_url(REDIS_URL)
+    # django-eventstream passes these straight to redis.Redis(**kwargs). The timeouts bound how
+    # long an after-commit publish can wait on an unreachable Redis.
+    EVENTSTREAM_REDIS = {**parse_url(REDIS_URL), "socket_connect_timeout": 2, "socket_timeout": 5}
 
 # --- Access and identity.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"])
