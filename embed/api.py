@@ -1,0 +1,148 @@
+"""Embeds (`/embed/totals`, `/embed/stream`) and the origins whitelist (`/api/admin/embed-origins`).
+
+An embed needs an embed (or admin) token, as `?token=` or Bearer, *and* a caller origin in the
+whitelist: `Origin`, else the origin of `Referer`. django-eventstream's
+`EVENTSTREAM_ALLOW_ORIGINS` does not look at `Origin` at all, so the check lives here. CORS
+headers are only ever sent to whitelisted origins.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.utils.cache import patch_vary_headers
+from rest_framework import status
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import QueryTokenAuthentication
+from accounts.client_ip import client_ip
+from accounts.errors import ApplicationError, error_response
+from accounts.permissions import CanEmbed, IsAdmin
+from accounts.throttles import CredentialRateThrottle
+from accounts.time import iso
+from embed import selectors, services
+from embed.models import EmbedOrigin
+from embed.origins import request_origin
+from usage.live import JsonErrorNegotiation, stream_response
+from usage.selectors import totals_payload
+
+CORS_ALLOW_METHODS = "GET, OPTIONS"
+# Authorization for Bearer embeds; Last-Event-ID and Cache-Control are what EventSource
+# polyfills send when they reconnect.
+CORS_ALLOW_HEADERS = "Authorization, Cache-Control, Last-Event-ID"
+CORS_MAX_AGE_SECONDS = 600
+FORBIDDEN_ORIGIN = "This origin is not allowed to embed tokenfleet."
+
+
+def origin_row(row: EmbedOrigin) -> dict:
+    return {
+        "id": row.pk,
+        "origin": row.origin,
+        "label": row.label,
+        "createdAt": iso(row.created_at),
+    }
+
+
+class EmbedOriginListApi(APIView):
+    permission_classes = [IsAdmin]
+
+    def get(self, request):
+        return Response({"origins": [origin_row(row) for row in selectors.embed_origin_list()]})
+
+    def post(self, request):
+        if not isinstance(request.data, dict):
+            raise ApplicationError("Request body must be a JSON object.")
+        if "origin" not in request.data:
+            raise ApplicationError("Invalid request.", fields={"origin": "This field is required."})
+        row = services.embed_origin_add(
+            origin=request.data["origin"],
+            label=request.data.get("label") or "",
+            actor=request.user.actor,
+            ip=client_ip(request),
+        )
+        return Response(origin_row(row), status=status.HTTP_201_CREATED)
+
+
+class EmbedOriginDetailApi(APIView):
+    permission_classes = [IsAdmin]
+
+    def delete(self, request, origin_id: int):
+        services.embed_origin_remove(
+            origin_id=origin_id, actor=request.user.actor, ip=client_ip(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def allowed_origin(request) -> str | None:
+    """The caller's origin when it is whitelisted, else None (looked up once per request)."""
+    django_request = getattr(request, "_request", request)
+    if not hasattr(django_request, "_embed_allowed_origin"):
+        origin = request_origin(django_request)
+        allowed = selectors.embed_origin_allowed(origin=origin)
+        django_request._embed_allowed_origin = origin if allowed else None
+    return django_request._embed_allowed_origin
+
+
+class EmbedOriginAllowed(BasePermission):
+    message = FORBIDDEN_ORIGIN
+
+    def has_permission(self, request, view) -> bool:
+        return allowed_origin(request) is not None
+
+
+class EmbedRateThrottle(CredentialRateThrottle):
+    """Per embed token *and* client IP: one busy wall screen does not lock out the others."""
+
+    def key(self, request, view) -> str | None:
+        credential_key = super().key(request, view)
+        if credential_key is None:
+            return None
+        return f"embed:{credential_key}:{client_ip(request) or '-'}"
+
+
+class EmbedApi(APIView):
+    authentication_classes = [QueryTokenAuthentication]
+    permission_classes = [CanEmbed, EmbedOriginAllowed]
+    throttle_classes = [EmbedRateThrottle]
+    content_negotiation_class = JsonErrorNegotiation
+
+    def dispatch(self, request, *args, **kwargs):
+        # A CORS preflight carries no credentials: it is answered from the origin alone.
+        if request.method == "OPTIONS":
+            return self.preflight(request)
+        return super().dispatch(request, *args, **kwargs)
+
+    def preflight(self, request) -> HttpResponse:
+        origin = allowed_origin(request)
+        if origin is None:
+            response = error_response(request, FORBIDDEN_ORIGIN, status.HTTP_403_FORBIDDEN)
+        else:
+            response = HttpResponse(status=status.HTTP_204_NO_CONTENT)
+            response["Access-Control-Allow-Origin"] = origin
+            response["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
+            response["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+            response["Access-Control-Max-Age"] = str(CORS_MAX_AGE_SECONDS)
+        patch_vary_headers(response, ["Origin"])
+        return response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        origin = allowed_origin(request)
+        if origin is not None:
+            response["Access-Control-Allow-Origin"] = origin
+            response["Access-Control-Expose-Headers"] = "Retry-After"
+        patch_vary_headers(response, ["Origin"])
+        return response
+
+
+class EmbedTotalsApi(EmbedApi):
+    def get(self, request):
+        response = Response(totals_payload())
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class EmbedStreamApi(EmbedApi):
+    def get(self, request):
+        return stream_response()

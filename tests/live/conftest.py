@@ -1,0 +1,50 @@
+"""Fixtures for tests against real servers. Every server a test starts is stopped after it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.live.server import LiveServer, run_manage, server_database, server_env
+
+
+@pytest.fixture(scope="session")
+def live_database(tmp_path_factory):
+    """A migrated database for the servers (not pytest-django's), shared by the live tests."""
+    tmp = tmp_path_factory.mktemp("live-db")
+    with server_database(tmp) as url:
+        run_manage(server_env(tmp, url), "migrate", "--noinput")
+        yield url
+
+
+@pytest.fixture
+def live_env(live_database, tmp_path):
+    """Environment for servers and helper processes; add settings with `live_env.update`."""
+    return server_env(tmp_path, live_database, SSE_MIN_INTERVAL_MS="200")
+
+
+@pytest.fixture
+def start_server(live_env, tmp_path):
+    """`start_server(workers=0, **env)` → a running LiveServer (stopped after the test)."""
+    servers: list[LiveServer] = []
+
+    def start(workers: int = 0, **env: str) -> LiveServer:
+        server = LiveServer(
+            env={**live_env, **env},
+            log_path=tmp_path / f"server-{len(servers)}.log",
+            workers=workers,
+        )
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def needs_redis():
+    """Cross-process delivery is a Redis feature: these tests run where REDIS_URL is set."""
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("needs REDIS_URL (run on PostgreSQL + Redis, as .ci/run's second pass)")

@@ -1,0 +1,410 @@
+"""Live totals over Server-Sent Events, on top of django-eventstream.
+
+Ingest side (any process: ASGI worker, management command): the `usage_changed` receiver runs
+after the commit and puts one small `changed` event on the django-eventstream channel. With
+`EVENTSTREAM_REDIS` the library publishes it to Redis and every process hears it; without, it
+stays in this process (the zero-setup single worker). Failures are logged, never raised, so an
+ingest never fails because of the live channel.
+
+Serving side (each ASGI worker): one `TotalsHub` per event loop is the coalescing publisher. It is
+the worker's only listener on the channel; on `changed` it computes the totals payload once (in a
+thread, releasing the database connection at once), at most once per `SSE_MIN_INTERVAL_MS` and on
+the trailing edge, so the last change always gets out. It encodes the `totals` frame once and
+wakes every stream of the worker, which then writes that same frame. A stream only ever reads
+the newest frame: a slow client skips frames instead of queueing them, and nothing a client does
+reaches the ingest path.
+
+django-eventstream's own Redis subscriber dies silently when Redis blips and is never restarted,
+so the hub runs the subscription itself, in a loop that resubscribes with backoff and republishes
+fresh totals after every (re)subscription (events sent meanwhile were lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connections
+from django.http import StreamingHttpResponse
+from django_eventstream import send_event
+from django_eventstream.event import Event
+from django_eventstream.views import Listener, get_listener_manager
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.views import APIView
+
+from accounts.authentication import QueryTokenAuthentication
+from accounts.permissions import UsageReadAccess
+
+logger = logging.getLogger("tokenfleet.live")
+
+EVENT_TOTALS = "totals"  # the SSE event clients see
+EVENT_CHANGED = "changed"  # the internal notification on the channel
+# django-eventstream publishes every channel's events on this one Redis pub/sub channel.
+EVENTSTREAM_PUBSUB_CHANNEL = "events_channel"
+
+KEEPALIVE_FRAME = b": keep-alive\n\n"
+# A frame cached by the hub is reused for new streams this long at most, a bound on staleness
+# should a notification ever be lost without the subscription noticing.
+FRAME_REUSE_SECONDS = 10.0
+FAILURE_RETRY_SECONDS = 5.0
+RESUBSCRIBE_MIN_SECONDS = 0.5
+RESUBSCRIBE_MAX_SECONDS = 5.0
+# With no traffic the subscription is pinged; silence beyond the limit counts as a dead link.
+PING_EVERY_SECONDS = 10.0
+SILENCE_LIMIT_SECONDS = 25.0
+
+
+def channel_name() -> str:
+    """Named after the cache prefix, so servers sharing one Redis stay apart (pub/sub is global
+    to a Redis server, whatever the database number)."""
+    return f"{settings.CACHE_KEY_PREFIX}:usage-totals"
+
+
+def redis_configured() -> bool:
+    return bool(getattr(settings, "EVENTSTREAM_REDIS", None))
+
+
+# --- Ingest side -----------------------------------------------------------------------------
+
+
+def change_announce() -> bool:
+    """Tell every live stream that usage numbers changed. Call after commit; never raises."""
+    try:
+        send_event(channel_name(), EVENT_CHANGED, {"at": time.time()})
+    except Exception as exc:  # Redis down, loop closed, ...: the ingest itself has succeeded
+        logger.warning("live update not sent (%s: %s)", type(exc).__name__, exc)
+        return False
+    return True
+
+
+def on_usage_changed(sender=None, **kwargs) -> None:
+    """`usage.signals.usage_changed` receiver (connected in `UsageConfig.ready`)."""
+    change_announce()
+
+
+# --- Serving side ----------------------------------------------------------------------------
+
+
+def encode_event(event: str, payload: dict) -> bytes:
+    data = json.dumps(payload, cls=DjangoJSONEncoder, separators=(",", ":"))
+    return f"event: {event}\ndata: {data}\n\n".encode()
+
+
+def totals_frame() -> bytes:
+    """The `totals` frame from the database. Runs in a worker thread, which keeps no connection:
+    a stream must never pin one for its lifetime."""
+    from usage.selectors import totals_payload
+
+    try:
+        return encode_event(EVENT_TOTALS, totals_payload())
+    finally:
+        connections.close_all()
+
+
+class _HubListener(Listener):
+    """The hub's one registration in django-eventstream's listener manager."""
+
+    def __init__(self, hub: TotalsHub) -> None:
+        super().__init__()
+        self.hub = hub
+        self.loop = hub.loop
+        self.channels = {channel_name()}
+
+    def wake_threadsafe(self) -> None:
+        # Called with the manager's lock held, from whichever thread sent or received the event.
+        with contextlib.suppress(RuntimeError):  # loop closed: the worker is shutting down
+            self.loop.call_soon_threadsafe(self.hub.drain)
+
+
+class TotalsHub:
+    """Per event loop: coalesces change notifications into totals frames, fans them out."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        compute: Callable[[], bytes] = totals_frame,
+        interval: float | None = None,
+        use_redis: bool | None = None,
+    ) -> None:
+        self.loop = loop
+        self.compute = compute
+        self.interval = (
+            settings.SSE_MIN_INTERVAL_MS / 1000.0 if interval is None else max(0.0, interval)
+        )
+        self.use_redis = redis_configured() if use_redis is None else use_redis
+        self.frame: bytes | None = None
+        self.frame_at = 0.0
+        self.version = 0  # bumped on every published frame
+        self.published = 0
+        self.subscribers = 0
+        self.tick = asyncio.Event()  # replaced on every publish; setting it wakes all streams
+        # Without Redis every change is announced in this process, so frames never go stale
+        # unnoticed; with Redis only while the subscription is known to be alive.
+        self.in_sync = not self.use_redis
+        self._pending = False
+        self._publishing = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._next_allowed = 0.0  # loop time before which no frame is published
+        self._snapshot: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._listener = _HubListener(self)
+        self._stopped = False
+
+    # lifecycle
+
+    def start(self) -> None:
+        manager = get_listener_manager()
+        if self.use_redis:
+            with manager.lock:
+                # Keep the library's unsupervised subscriber from starting; ours resubscribes.
+                manager.redis_listener_started = True
+            self._spawn(self._subscribe_forever())
+        manager.add_listener(self._listener)
+
+    def stop(self) -> None:
+        self._stopped = True
+        with contextlib.suppress(KeyError, AttributeError):
+            get_listener_manager().remove_listener(self._listener)
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _spawn(self, coroutine) -> asyncio.Task:
+        task = self.loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # coalescing publisher
+
+    def drain(self) -> None:
+        """Take what the listener manager queued for us; any of it means "changed"."""
+        manager = get_listener_manager()
+        with manager.lock:
+            items = self._listener.channel_items
+            overflow = self._listener.overflow
+            self._listener.channel_items = {}
+            self._listener.overflow = False
+        if overflow or any(items.values()):
+            self.changed()
+
+    def changed(self) -> None:
+        self._pending = True
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._stopped or not self._pending or self._publishing or self._timer is not None:
+            return
+        delay = max(0.0, self._next_allowed - self.loop.time())
+        self._timer = self.loop.call_later(delay, self._publish_start)
+
+    def _publish_start(self) -> None:
+        self._timer = None
+        self._pending = False  # changes from here on need another frame
+        self._publishing = True
+        self._spawn(self._publish())
+
+    async def _publish(self) -> None:
+        try:
+            frame = await self.loop.run_in_executor(None, self.compute)
+        except Exception:
+            logger.exception("live totals could not be computed; retrying")
+            self._pending = True
+            self._next_allowed = self.loop.time() + max(self.interval, FAILURE_RETRY_SECONDS)
+        else:
+            self._set_frame(frame)
+            self.published += 1
+            self._next_allowed = self.loop.time() + self.interval
+        finally:
+            self._publishing = False
+            self._schedule()
+
+    def _set_frame(self, frame: bytes) -> None:
+        self.frame = frame
+        self.frame_at = self.loop.time()
+        self.version += 1
+        tick, self.tick = self.tick, asyncio.Event()
+        tick.set()
+
+    # new streams
+
+    async def snapshot(self) -> tuple[bytes, int]:
+        """A current frame for a new stream, and the version it stands for.
+
+        Reuses the last frame while it can be trusted; otherwise computes one, shared by every
+        stream that connects meanwhile."""
+        if (
+            self.frame is not None
+            and self.in_sync
+            and self.loop.time() - self.frame_at < FRAME_REUSE_SECONDS
+        ):
+            return self.frame, self.version
+        version = self.version
+        if self._snapshot is None:
+            self._snapshot = self._spawn(self._compute_snapshot())
+        frame = await asyncio.shield(self._snapshot)
+        return frame, version
+
+    async def _compute_snapshot(self) -> bytes:
+        try:
+            version = self.version
+            frame = await self.loop.run_in_executor(None, self.compute)
+            if self.version == version:  # nothing newer was published meanwhile
+                self.frame, self.frame_at = frame, self.loop.time()
+            return frame
+        finally:
+            self._snapshot = None
+
+    # Redis subscription
+
+    def _on_message(self, raw: bytes | str) -> None:
+        try:
+            message = json.loads(raw)
+            channel = message["channel"]
+        except (ValueError, TypeError, KeyError):
+            logger.warning("ignored a malformed message on %s", EVENTSTREAM_PUBSUB_CHANNEL)
+            return
+        if channel != channel_name():
+            return  # another server's channel on a shared Redis
+        event = Event(channel, message.get("event_type", ""), message.get("data"))
+        event.id = message.get("pub_id")
+        get_listener_manager().add_to_queues(channel, event)
+
+    async def _subscribe_forever(self) -> None:
+        from redis.asyncio import Redis
+
+        delay = RESUBSCRIBE_MIN_SECONDS
+        while not self._stopped:
+            client = Redis(**settings.EVENTSTREAM_REDIS)
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(EVENTSTREAM_PUBSUB_CHANNEL)
+                self.in_sync = True
+                delay = RESUBSCRIBE_MIN_SECONDS
+                logger.info("live updates: subscribed to Redis")
+                # Whatever was announced while we were not listening is lost: republish.
+                self.changed()
+                await self._read(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning(
+                    "live updates: Redis subscription lost (%s: %s); resubscribing in %.1fs",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+            finally:
+                self.in_sync = False
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESUBSCRIBE_MAX_SECONDS)
+
+    async def _read(self, pubsub) -> None:
+        last_heard = self.loop.time()
+        while True:
+            message = await pubsub.get_message(timeout=PING_EVERY_SECONDS)
+            now = self.loop.time()
+            if message is None:
+                if now - last_heard > SILENCE_LIMIT_SECONDS:
+                    raise ConnectionError("no answer from Redis")
+                await pubsub.ping()
+                continue
+            last_heard = now
+            if message.get("type") == "message":
+                self._on_message(message["data"])
+
+
+_hub: TotalsHub | None = None
+
+
+def current_hub() -> TotalsHub:
+    """The hub of the running event loop, started on first use."""
+    global _hub
+    loop = asyncio.get_running_loop()
+    if _hub is None or _hub.loop is not loop:
+        if _hub is not None:
+            _hub.stop()
+        _hub = TotalsHub(loop)
+        _hub.start()
+    return _hub
+
+
+async def totals_stream(hub: TotalsHub | None = None) -> AsyncIterator[bytes]:
+    """One client's stream: retry hint and totals on connect, then every new frame, with a
+    keep-alive comment whenever nothing else was sent for SSE_KEEPALIVE_SECONDS."""
+    hub = hub or current_hub()
+    keepalive = float(settings.SSE_KEEPALIVE_SECONDS)
+    hub.subscribers += 1
+    try:
+        retry = f"retry: {int(settings.SSE_RETRY_MS)}\n\n".encode()
+        try:
+            frame, seen = await hub.snapshot()
+        except Exception:
+            logger.exception("live totals unavailable for a new stream")
+            yield retry  # the client reconnects after the hint
+            return
+        yield retry + frame
+        while True:
+            if hub.version != seen:
+                seen = hub.version
+                yield hub.frame
+                continue
+            try:
+                await asyncio.wait_for(hub.tick.wait(), timeout=keepalive)
+            except TimeoutError:
+                yield KEEPALIVE_FRAME
+    finally:
+        hub.subscribers -= 1
+
+
+def release_db_connections() -> None:
+    """Close this thread's connections before a response streams (they would stay pinned).
+
+    Inside a transaction (a test's, or ATOMIC_REQUESTS) closing would break it; there the
+    connection is the caller's to manage."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
+def stream_response() -> StreamingHttpResponse:
+    release_db_connections()
+    response = StreamingHttpResponse(totals_stream(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each frame on at once
+    return response
+
+
+class JsonErrorNegotiation(BaseContentNegotiation):
+    """EventSource sends `Accept: text/event-stream`; the stream is not a DRF rendering, and
+    errors before it starts are JSON whatever the client accepts."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class UsageStreamApi(APIView):
+    """GET /api/usage/stream: public like the usage reads, unless USAGE_API_PUBLIC=false (then a
+    read, embed or admin token, as Bearer or `?token=`, since EventSource cannot send headers)."""
+
+    authentication_classes = [QueryTokenAuthentication]
+    permission_classes = [UsageReadAccess]
+    content_negotiation_class = JsonErrorNegotiation
+
+    def get(self, request):
+        return stream_response()
