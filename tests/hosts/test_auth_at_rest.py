@@ -99,3 +99,42 @@ def test_the_admin_never_offers_the_host_key_hash_for_editing(staff_client, host
     assert host.api_key_hash not in page
     assert 'name="api_key_hash"' not in page
     assert 'name="owner"' in page and 'name="allow_roaming_ips"' in page
+
+
+def test_the_admin_lets_staff_clear_a_binding_and_allow_roaming(staff_client, host, host_client):
+    host_client.post(
+        "/auth",
+        {"command": "retrieve", "last_refresh": "2026-11-20T10:00:00Z", "digest": "a" * 64},
+        format="json",
+    )
+    url = f"/django-admin/hosts/host/{host.pk}/change/"
+    page = staff_client.get(url).content.decode()
+    prefix = "auth_state"
+    assert f'name="{prefix}-TOTAL_FORMS"' in page
+
+    response = staff_client.post(
+        url,
+        {
+            "owner": "alice",
+            "status": "active",
+            "allow_roaming_ips": "on",
+            "bound_ip": "",
+            f"{prefix}-TOTAL_FORMS": "1",
+            f"{prefix}-INITIAL_FORMS": "1",
+            f"{prefix}-MIN_NUM_FORMS": "0",
+            f"{prefix}-MAX_NUM_FORMS": "1",
+            f"{prefix}-0-id": str(host.auth_state.pk),
+            f"{prefix}-0-host": str(host.pk),
+            "recent_digests-TOTAL_FORMS": "1",
+            "recent_digests-INITIAL_FORMS": "1",
+            "recent_digests-MIN_NUM_FORMS": "0",
+            "recent_digests-MAX_NUM_FORMS": "1000",
+            "recent_digests-0-id": str(host.recent_digests.get().pk),
+            "recent_digests-0-host": str(host.pk),
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    host.refresh_from_db()
+    assert host.bound_ip is None and host.allow_roaming_ips is True
+    assert host.api_key_hash  # untouched
