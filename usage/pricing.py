@@ -167,6 +167,9 @@ class PriceBook:
                 return self._by_prefix[prefix][index]
         return None
 
+    def family_of_prefix(self, prefix: str) -> str:
+        return self._by_prefix[prefix][-1].family
+
     def family(self, model: str, ts: datetime) -> str:
         price = self.lookup(model, ts)
         return price.family if price is not None else UNKNOWN_FAMILY

@@ -161,3 +161,10 @@ def _upsert(level: Level, sums: dict[tuple, list[int]], families: dict[tuple, st
                     params.append(families.get(key, "unknown"))
                 params.extend(sums[key])
             cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, params)
+
+
+def rollups_prune() -> None:
+    """Drop per-family rows a reprice emptied (their records moved to another family)."""
+    for level in LEVELS:
+        if not level.family_is_attribute:
+            level.model.objects.filter(messages=0).delete()

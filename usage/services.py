@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
+import requests
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.errors import ApplicationError
 from accounts.services import audit_record
 from usage.ingest import MessageError, batch_validate, message_parse
-from usage.models import UsageRecord
+from usage.models import ModelPrice, UsageRecord
+from usage.price_import import parse_prices
 from usage.pricing import PriceBook, cost_micros, tokens_weighted
-from usage.rollups import Contribution, Deltas, rollups_apply
+from usage.rollups import RECORD_COUNTERS, Contribution, Deltas, rollups_apply, rollups_prune
 from usage.signals import usage_changed
 
 
@@ -244,3 +250,237 @@ def messages_ingest(
         "duplicates": counts["duplicates"],
         "rejected": rejected,
     }
+
+
+# --- Prices.
+
+# A prefix seen for the first time prices its whole history; a changed price applies from now.
+PRICE_HISTORY_START = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class PriceImportSummary:
+    applied: int
+    unchanged: int
+    skipped: list[tuple[str, str]]
+    ignored: int
+
+    def line(self, source: str) -> str:
+        text = (
+            f"refresh_prices: applied {self.applied}, unchanged {self.unchanged}, "
+            f"skipped {len(self.skipped)}, ignored {self.ignored} from {source}"
+        )
+        if self.skipped:
+            shown = "; ".join(f"{model}: {reason}" for model, reason in self.skipped[:5])
+            more = f"; +{len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+            text += f" (skipped {shown}{more})"
+        return text
+
+
+def prices_import(*, payload: Any, source: str, actor: str = "") -> PriceImportSummary:
+    """Apply a checked price list (LiteLLM or per-1k shape) in one transaction, audited.
+
+    Rows equal to the price now in effect change nothing. A new prefix gets a row effective
+    from PRICE_HISTORY_START, so `reprice` can rate its past records; a changed price gets a row
+    effective now, so records already stored keep the price of their time.
+    """
+    parsed = parse_prices(payload, book=PriceBook.load())
+    now = timezone.now()
+    applied = unchanged = 0
+    with transaction.atomic():
+        latest: dict[str, ModelPrice] = {}
+        for row in ModelPrice.objects.filter(effective_from__lte=now).order_by("effective_from"):
+            latest[row.model_prefix] = row
+        for candidate in parsed.rows:
+            prices = candidate.prices()
+            current = latest.get(candidate.model)
+            if current is not None and all(
+                _same_price(getattr(current, name), value) for name, value in prices.items()
+            ):
+                unchanged += 1
+                continue
+            exists = current is not None or (
+                ModelPrice.objects.filter(model_prefix=candidate.model).exists()
+            )
+            ModelPrice.objects.create(
+                model_prefix=candidate.model,
+                family=candidate.family,
+                provider=candidate.provider,
+                effective_from=now if exists else PRICE_HISTORY_START,
+                source="import",
+                **prices,
+            )
+            applied += 1
+        summary = PriceImportSummary(
+            applied=applied, unchanged=unchanged, skipped=parsed.skipped, ignored=parsed.ignored
+        )
+        audit_record(
+            action="pricing.refresh",
+            actor=actor,
+            meta={
+                "kind": "import",
+                "source": source,
+                "applied": applied,
+                "unchanged": unchanged,
+                "skipped": len(parsed.skipped),
+                "skipped_models": [model for model, _reason in parsed.skipped[:20]],
+                "ignored": parsed.ignored,
+            },
+        )
+    return summary
+
+
+def _same_price(stored: Any, imported: Any) -> bool:
+    if stored is None or imported is None:
+        return stored is None and imported is None
+    return Decimal(stored) == Decimal(imported)
+
+
+def prices_fetch(*, url: str) -> Any:
+    """The JSON at `url` (PRICING_URL by default); ApplicationError when it cannot be had."""
+    try:
+        response = requests.get(url, timeout=settings.UPSTREAM_TIMEOUT_SECONDS)
+        response.raise_for_status()
+        return response.json()
+    except (requests.RequestException, ValueError) as error:
+        raise ApplicationError(
+            f"Could not fetch prices: {type(error).__name__}", status_code=502
+        ) from None
+
+
+def prices_refresh(*, url: str | None = None, actor: str = "") -> PriceImportSummary:
+    """Fetch and import the upstream price list (the runner calls this when prices are due)."""
+    url = url or settings.PRICING_URL
+    return prices_import(payload=prices_fetch(url=url), source=url_label(url), actor=actor)
+
+
+def url_label(url: str) -> str:
+    """scheme://host:port/path of a URL: never credentials or a query string (may hold a key)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"[:200]
+
+
+# --- Repricing.
+
+
+@dataclass
+class RepriceSummary:
+    scanned: int = 0
+    changed: int = 0
+    delta_micros: int = 0
+
+    def line(self) -> str:
+        sign = "+" if self.delta_micros >= 0 else "-"
+        usd = Decimal(abs(self.delta_micros)) / 10**6
+        return (
+            f"reprice: scanned {self.scanned}, changed {self.changed}, "
+            f"cost change {sign}{usd:.6f} USD"
+        )
+
+
+REPRICE_FIELDS = (
+    "id",
+    "user",
+    "machine",
+    "model",
+    "model_family",
+    "ts",
+    *RECORD_COUNTERS,
+)
+
+
+def records_reprice(
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    chunk_size: int = 2000,
+    actor: str = "",
+) -> RepriceSummary:
+    """Re-rate records with ts in [since, until) at the prices now in the table.
+
+    One transaction per chunk: the chunk's records are locked, updated where family or cost
+    changed, and the rollups get (new − old) in the same transaction, so they stay equal to the
+    raw rows whatever runs beside it. Safe to rerun after an interruption.
+    """
+    book = PriceBook.load()
+    summary = RepriceSummary()
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            records = UsageRecord.objects.filter(ts__gte=since, id__gt=last_id)
+            if until is not None:
+                records = records.filter(ts__lt=until)
+            rows = list(
+                records.order_by("id").select_for_update().values(*REPRICE_FIELDS)[:chunk_size]
+            )
+            if not rows:
+                break
+            last_id = rows[-1]["id"]
+            summary.scanned += len(rows)
+            changed = _reprice_chunk(rows, book)
+            summary.changed += len(changed)
+            summary.delta_micros += sum(delta for _pk, _family, _cost, delta in changed)
+    with transaction.atomic():
+        audit_record(
+            action="pricing.refresh",
+            actor=actor,
+            meta={
+                "kind": "reprice",
+                "since": since.isoformat(),
+                "until": until.isoformat() if until else None,
+                "scanned": summary.scanned,
+                "changed": summary.changed,
+                "delta_micros": summary.delta_micros,
+            },
+        )
+    return summary
+
+
+def _reprice_chunk(rows: list[dict], book: PriceBook) -> list[tuple[int, str, int, int]]:
+    deltas = Deltas()
+    changed: list[tuple[int, str, int, int]] = []
+    for row in rows:
+        price = book.lookup(row["model"], row["ts"])
+        family = price.family if price is not None else "unknown"
+        cost = cost_micros(
+            price,
+            input=row["input"],
+            cache_creation=row["cache_creation"],
+            cache_creation_1h=row["cache_creation_1h"],
+            cache_read=row["cache_read"],
+            output=row["output"],
+        )
+        if family == row["model_family"] and cost == row["cost_micros"]:
+            continue
+        old = Contribution(
+            row["user"],
+            row["machine"],
+            row["model"],
+            row["model_family"],
+            row["ts"],
+            tuple(row[name] for name in RECORD_COUNTERS),
+        )
+        deltas.add(old, -1)
+        deltas.add(
+            Contribution(
+                old.user, old.machine, old.model, family, old.ts, (*old.counters[:-1], cost)
+            )
+        )
+        changed.append((row["id"], family, cost, cost - row["cost_micros"]))
+    if changed:
+        UsageRecord.objects.bulk_update(
+            [
+                UsageRecord(pk=pk, model_family=family, cost_micros=cost)
+                for pk, family, cost, _delta in changed
+            ],
+            ["model_family", "cost_micros"],
+            batch_size=500,
+        )
+        rollups_apply(deltas=deltas)
+        rollups_prune()
+        count = len(changed)
+        transaction.on_commit(
+            lambda: usage_changed.send(sender=UsageRecord, count=count), robust=True
+        )
+    return changed

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import time_machine
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate, TruncHour
+
+from usage.models import UsageRecord
+from usage.rollups import COUNTERS, LEVELS, RECORD_COUNTERS
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -43,3 +51,76 @@ def ingest(client_for, alice_ingest_token):
         )
 
     return post
+
+
+@pytest.fixture
+def fake_upstream():
+    """A real HTTP server on loopback: `serve(path, status, body)` then GET `url + path`."""
+    routes: dict[str, tuple[int, bytes]] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            status, body = routes.get(self.path, (404, b"{}"))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    class Upstream:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+
+        @staticmethod
+        def serve(path: str, status: int = 200, body: object = None) -> str:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            routes[path] = (status, data)
+            return Upstream.url + path
+
+    yield Upstream
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def rollups_from_records() -> dict[str, dict]:
+    """Every rollup level recomputed with a GROUP BY over the raw records."""
+    sums = {name: Sum(name) for name in RECORD_COUNTERS}
+    records = UsageRecord.objects.annotate(hour=TruncHour("ts"), day=TruncDate("ts"))
+    expected = {}
+    for level in LEVELS:
+        columns = list(level.key)
+        if level.family_is_attribute:
+            columns.append("model_family")
+        rows = records.values(*columns).annotate(messages=Count("id"), **sums).order_by()
+        expected[level.model.__name__] = {
+            tuple(row[name] for name in level.key): {
+                name: row[name] for name in columns[len(level.key) :]
+            }
+            | {name: row[name] for name in COUNTERS}
+            for row in rows
+        }
+    return expected
+
+
+def rollups_stored() -> dict[str, dict]:
+    stored = {}
+    for level in LEVELS:
+        columns = list(level.key)
+        if level.family_is_attribute:
+            columns.append("model_family")
+        stored[level.model.__name__] = {
+            tuple(row[name] for name in level.key): {
+                name: row[name] for name in columns[len(level.key) :]
+            }
+            | {name: row[name] for name in COUNTERS}
+            for row in level.model.objects.values(*columns, *COUNTERS)
+            if row["messages"]
+        }
+    return stored
