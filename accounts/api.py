@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,6 +50,8 @@ class TokenRevokeApi(APIView):
 def parse_since(value: str | None):
     if value in (None, ""):
         return None
+    # An unencoded "+01:00" arrives as " 01:00" (a query string's "+" is a space).
+    value = re.sub(r" (\d{2}:?\d{2})$", r"+\1", value)
     try:
         return from_epoch(float(value))
     except (ValueError, OverflowError, OSError):

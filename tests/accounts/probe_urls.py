@@ -7,6 +7,8 @@ included too, so a test can mix them.
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpResponse
 from django.urls import include, path
@@ -102,6 +104,19 @@ class RaisesApplicationError(APIView):
         )
 
 
+probe_logger = logging.getLogger("tokenfleet.probe")
+
+
+def logs_its_request(request):
+    """Logs carelessly: the full path (with `?token=`) and an exception quoting the token."""
+    probe_logger.warning("handling %s", request.get_full_path())
+    try:
+        raise ValueError(f"rejected credential {request.GET.get('token')}")
+    except ValueError:
+        probe_logger.exception("probe failed")
+    return HttpResponse(status=204)
+
+
 def shell_script_404(request):
     return HttpResponse("echo 'link expired' >&2; exit 1\n", status=404, content_type="text/x-sh")
 
@@ -132,6 +147,7 @@ urlpatterns = [
     path("admin/probe/validation", FailsValidation.as_view()),
     path("api/probe/app-error", RaisesApplicationError.as_view()),
     path("admin/probe/app-error", RaisesApplicationError.as_view()),
+    path("api/probe/log-path", logs_its_request),
     path("install/probe-expired", shell_script_404),
     path("", include("config.urls")),
 ]
