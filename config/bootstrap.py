@@ -50,7 +50,8 @@ def ensure_secret(name: str, folder: Path) -> tuple[str, bool]:
     kept = read_kept_secret(name, folder)
     if kept is not None:
         return kept, False
-    folder.mkdir(parents=True, exist_ok=True)
+    # Private when we create it: it also holds the SQLite database.
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = secret_path(name, folder)
     temporary = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -23,6 +23,9 @@ wsgi_app = "config.asgi:application"
 worker_class = "uvicorn_worker.UvicornWorker"
 accesslog = "-"
 graceful_timeout = 5
+# gunicorn >= 25 opens a control socket at one fixed path per user, which a second server on the
+# same machine would fight over; tokenfleet is managed by signals, so it is off.
+control_socket_disable = True
 
 
 def _networks(entries: list[str]) -> list[str]:

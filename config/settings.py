@@ -110,7 +110,7 @@ TEMPLATES = [
 
 # --- Database: SQLite in the data directory unless DATABASE_URL says otherwise.
 if not env.str("DATABASE_URL", default=""):
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'tokenfleet.sqlite3'}"),
 }

@@ -1,0 +1,151 @@
+"""Zero-setup serving, end to end: the `make run` steps on a fresh SQLite file and nothing else.
+
+Bootstrap the secrets, migrate, collect static files, then gunicorn with the uvicorn worker on a
+free port (config/gunicorn.conf.py, exactly as `make run` starts it); poll /health; stop it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+DEADLINE_SECONDS = 20
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def clean_environment(tmp_path: Path) -> dict[str, str]:
+    """Only what `make run` gets on a fresh machine: no secrets, no database or Redis URL."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "DATA_DIR": str(tmp_path / "data"),
+        "STATIC_ROOT": str(tmp_path / "static"),
+    }
+
+
+def step(args: list[str], environment: dict[str, str], timeout: float) -> str:
+    result = subprocess.run(
+        args, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stderr
+
+
+def stop(server: subprocess.Popen) -> None:
+    """SIGTERM the gunicorn this test started (its own process group), then make sure."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=5)
+
+
+@pytest.fixture
+def served(tmp_path):
+    """Runs the `make run` steps; yields (base URL, path of the server's log)."""
+    started = time.monotonic()
+    environment = clean_environment(tmp_path)
+    python = str(BIN / "python")
+    said = step([python, "-m", "config.bootstrap"], environment, timeout=10)
+    assert "generated SECRET_KEY" in said and "generated FIELD_ENCRYPTION_KEY" in said
+    step([python, "manage.py", "migrate", "--noinput"], environment, timeout=DEADLINE_SECONDS)
+    step([python, "manage.py", "collectstatic", "--noinput", "-v", "0"], environment, timeout=15)
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py"]
+            + ["--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            assert server.poll() is None, log_path.read_text()
+            try:
+                if requests.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() - started < DEADLINE_SECONDS, log_path.read_text()
+            time.sleep(0.1)
+        yield base, log_path
+    finally:
+        stop(server)
+
+
+def test_it_serves_health_static_files_and_json_errors_on_sqlite_alone(served, tmp_path):
+    base, log_path = served
+    health = requests.get(f"{base}/health", timeout=5)
+    assert health.json() == {"ok": True, "database": "ok"}
+    assert health.headers["X-Request-Id"]
+    assert (tmp_path / "data" / "tokenfleet.sqlite3").exists()
+
+    css = requests.get(f"{base}/static/admin/css/base.css", timeout=5)
+    assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
+
+    missing = requests.get(f"{base}/api/no-such-route", timeout=5)
+    assert (missing.status_code, missing.json()) == (404, {"error": "Not found."})
+
+    # The embed-style query token never reaches the access log.
+    secret = "we_" + "S" * 43
+    assert requests.get(f"{base}/health?token={secret}", timeout=5).status_code == 200
+    log_text = log_path.read_text()
+    assert "/health?token=[redacted]" in log_text
+    assert secret not in log_text
+
+
+def test_it_reuses_the_kept_secrets_on_the_next_start(tmp_path):
+    environment = clean_environment(tmp_path)
+    python = str(BIN / "python")
+    step([python, "-m", "config.bootstrap"], environment, timeout=10)
+    key = (tmp_path / "data" / "secret_key").read_text()
+    said = step([python, "-m", "config.bootstrap"], environment, timeout=10)
+    assert "using the SECRET_KEY kept in" in said and "generated" not in said
+    assert (tmp_path / "data" / "secret_key").read_text() == key
+    # A later `manage.py` command (as the README's issue_token) starts with the same secrets.
+    shown = subprocess.run(
+        [python, "-c", "from django.conf import settings as s; print(s.SECRET_KEY)"],
+        cwd=ROOT,
+        env={**environment, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert shown.stdout.strip() == key.strip(), shown.stderr
+
+
+def test_it_refuses_several_workers_without_redis(tmp_path):
+    environment = clean_environment(tmp_path)
+    step([str(BIN / "python"), "-m", "config.bootstrap"], environment, timeout=10)
+    result = subprocess.run(
+        [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py"]
+        + ["--bind", f"127.0.0.1:{free_port()}", "--workers", "2"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
+    assert result.returncode != 0
+    assert "WORKERS=2 needs REDIS_URL" in result.stdout + result.stderr
