@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -105,6 +106,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     path = request.path if request is not None else ""
     dialect = dialect_for_path(path) or USAGE
     headers: dict[str, str] = {}
+    # Django's own exceptions, as DRF's default handler maps them (get_object_or_404 and such).
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
 
     if isinstance(exc, ApplicationError):
         status_code, message, fields = exc.status_code, exc.message, exc.fields

@@ -59,7 +59,6 @@ def stop(server: subprocess.Popen) -> None:
 @pytest.fixture
 def served(tmp_path):
     """Runs the `make run` steps; yields (base URL, path of the server's log)."""
-    started = time.monotonic()
     environment = clean_environment(tmp_path)
     python = str(BIN / "python")
     said = step([python, "-m", "config.bootstrap"], environment, timeout=10)
@@ -79,14 +78,15 @@ def served(tmp_path):
             start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
     try:
         while True:
             assert server.poll() is None, log_path.read_text()
             try:
-                if requests.get(f"{base}/health", timeout=1).status_code == 200:
+                if requests.get(f"{base}/health", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
-                pass
+            except requests.RequestException:
+                pass  # not listening yet, or the worker is still booting
             assert time.monotonic() - started < DEADLINE_SECONDS, log_path.read_text()
             time.sleep(0.1)
         yield base, log_path

@@ -11,6 +11,7 @@ import logging
 
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
 from django.urls import include, path
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -18,6 +19,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import ApiTokenAuthentication, QueryTokenAuthentication
 from accounts.errors import ApplicationError
+from accounts.models import ApiToken
 from accounts.permissions import (
     CanEmbed,
     CanIngest,
@@ -82,6 +84,13 @@ def plain_suspicious(request):
     raise SuspiciousOperation("odd request")
 
 
+class FindsNothing(APIView):
+    permission_classes: list = []
+
+    def get(self, request):
+        return Response({"token": get_object_or_404(ApiToken, pk=0).pk})
+
+
 class FailsValidation(APIView):
     permission_classes: list = []
 
@@ -143,6 +152,8 @@ urlpatterns = [
     path("api/probe/plain-boom", plain_boom),
     path("admin/probe/plain-boom", plain_boom),
     path("api/probe/suspicious", plain_suspicious),
+    path("api/probe/finds-nothing", FindsNothing.as_view()),
+    path("admin/probe/finds-nothing", FindsNothing.as_view()),
     path("api/probe/validation", FailsValidation.as_view()),
     path("admin/probe/validation", FailsValidation.as_view()),
     path("api/probe/app-error", RaisesApplicationError.as_view()),

@@ -44,6 +44,15 @@ def test_it_answers_unknown_api_routes_with_json_404(client, path, expected, deb
 
 
 @pytest.mark.parametrize("debug", [False, True])
+def test_it_answers_a_missing_object_in_an_api_view_with_json_404(client, debug):
+    with override_settings(DEBUG=debug):
+        usage = client.get("/api/probe/finds-nothing")
+        fleet = client.get("/admin/probe/finds-nothing")
+    assert (usage.status_code, usage.json()) == (404, USAGE_404)
+    assert (fleet.status_code, fleet.json()) == (404, FLEET_404)
+
+
+@pytest.mark.parametrize("debug", [False, True])
 def test_it_leaves_html_pages_alone(client, debug):
     with override_settings(DEBUG=debug):
         response = client.get("/no-such-page")
