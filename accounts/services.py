@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -103,6 +103,8 @@ def token_issue(
         fields["user"] = "At most 100 characters."
     if scope not in Scope.values:
         fields["scope"] = f"Unknown scope; use one of {', '.join(Scope.values)}."
+    if expires_at is not None and timezone.is_naive(expires_at):
+        expires_at = timezone.make_aware(expires_at, UTC)  # naive times are UTC everywhere
     if expires_at is not None and expires_at <= timezone.now():
         fields["expiresAt"] = "Must be in the future."
     if len(label or "") > 200:

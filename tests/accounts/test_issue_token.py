@@ -64,3 +64,10 @@ def test_it_refuses_bad_arguments_without_issuing(args, message):
     with pytest.raises(CommandError, match=message):
         issue(*args)
     assert not ApiToken.objects.exists()
+
+
+def test_it_reads_an_expiry_without_offset_as_utc():
+    with time_machine.travel(datetime(2025, 3, 1, tzinfo=UTC), tick=False):
+        plaintext = issue("--user", "ci", "--scope", "read", "--expires", "2025-04-01T08:00")[-1]
+    token = ApiToken.objects.get(token_hash=hash_token(plaintext))
+    assert token.expires_at == datetime(2025, 4, 1, 8, tzinfo=UTC)

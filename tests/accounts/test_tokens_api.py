@@ -196,3 +196,13 @@ def test_it_writes_last_used_at_at_most_once_a_minute(client_for, admin_token):
         client.get("/api/admin/tokens")
     row.refresh_from_db()
     assert row.last_used_at == NOW + timedelta(seconds=61)
+
+
+def test_it_takes_a_naive_expiry_as_utc_in_the_service():
+    from accounts.services import token_issue
+
+    with time_machine.travel(NOW, tick=False):
+        token, _plaintext = token_issue(
+            user="svc", scope="read", expires_at=datetime(2025, 3, 2, 12, 0)
+        )
+    assert token.expires_at == datetime(2025, 3, 2, 12, 0, tzinfo=UTC)
