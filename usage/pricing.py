@@ -47,6 +47,7 @@ class Price:
 
     @classmethod
     def from_row(cls, row: ModelPrice) -> Price:
+        """A Price from a ModelPrice (or any object with its attributes)."""
         base = Rate(
             input=_pico(row.input),
             cache_write_5m=_pico(row.cache_write_5m),

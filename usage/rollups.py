@@ -8,12 +8,13 @@ locks in one global order and never deadlock each other.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from django.db import connection, models
 
+from usage.bulk import insert_rows, pipelined
 from usage.models import UsageDaily, UsageFamilyDaily, UsageFamilyHourly, UsageHourly, UsageTotal
 
 # The additive columns of every rollup, in this order everywhere.
@@ -60,58 +61,58 @@ def hour_of(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def day_of(ts: datetime) -> date:
-    return ts.astimezone(UTC).date()
-
-
-@dataclass
-class Contribution:
-    """One record's numbers as rollups see them."""
-
-    user: str
-    machine: str
-    model: str
-    model_family: str
-    ts: datetime
-    counters: tuple[int, ...]  # RECORD_COUNTERS order
-
-
 @dataclass
 class Deltas:
-    """Summed changes per level and key, ready to write."""
+    """Changes summed per user × machine × model × family × hour, ready to write.
 
-    sums: dict[Level, dict[tuple, list[int]]] = field(default_factory=dict)
-    families: dict[Level, dict[tuple, str]] = field(default_factory=dict)
+    Every level is a coarser grouping of these keys, so one dictionary update per record is
+    all the per-row work; the levels are derived from the (few) summed keys when written.
+    """
 
-    def add(self, item: Contribution, sign: int = 1) -> None:
-        hour = hour_of(item.ts)
-        values = {
-            "user": item.user,
-            "machine": item.machine,
-            "model": item.model,
-            "model_family": item.model_family,
-            "hour": hour,
-            "day": hour.date(),
-        }
-        numbers = (sign, *(sign * value for value in item.counters))
-        for level in LEVELS:
+    hours: dict[tuple, list[int]] = field(default_factory=dict)
+    # Keys that received an addition: a per-model level takes its family from those (reprice
+    # subtracts the old family's numbers and adds the new family's).
+    added: set[tuple] = field(default_factory=set)
+
+    def add(self, key: tuple, counters: Sequence[int], sign: int = 1) -> None:
+        """`key` = (user, machine, model, model_family, hour); counters in RECORD_COUNTERS order."""
+        current = self.hours.get(key)
+        if current is None:
+            self.hours[key] = [sign, *(sign * value for value in counters)]
+        else:
+            current[0] += sign
+            for index, value in enumerate(counters, 1):
+                current[index] += sign * value
+        if sign > 0:
+            self.added.add(key)
+
+    def level(self, level: Level) -> tuple[dict[tuple, list[int]], dict[tuple, str]]:
+        """(sums per key of `level`, family per key for per-model levels)."""
+        sums: dict[tuple, list[int]] = {}
+        families: dict[tuple, str] = {}
+        for fine, numbers in self.hours.items():
+            user, machine, model, family, hour = fine
+            values = {
+                "user": user,
+                "machine": machine,
+                "model": model,
+                "model_family": family,
+                "hour": hour,
+                "day": hour.date(),
+            }
             key = tuple(values[name] for name in level.key)
-            sums = self.sums.setdefault(level, {})
             current = sums.get(key)
             if current is None:
                 sums[key] = list(numbers)
             else:
                 for index, value in enumerate(numbers):
                     current[index] += value
-            if level.family_is_attribute and sign > 0:
-                self.families.setdefault(level, {})[key] = item.model_family
-
-    def extend(self, items: Iterable[Contribution], sign: int = 1) -> None:
-        for item in items:
-            self.add(item, sign)
+            if level.family_is_attribute and (fine in self.added or key not in families):
+                families[key] = family
+        return sums, families
 
     def __bool__(self) -> bool:
-        return any(self.sums.values())
+        return bool(self.hours)
 
 
 def _adapt(name: str, value):
@@ -124,10 +125,12 @@ def _adapt(name: str, value):
 
 def rollups_apply(*, deltas: Deltas) -> None:
     """Add `deltas` to every level. Call inside the transaction that changed the records."""
-    for level in LEVELS:
-        sums = deltas.sums.get(level)
-        if sums:
-            _upsert(level, sums, deltas.families.get(level, {}))
+    if not deltas:
+        return
+    with pipelined():
+        for level in LEVELS:
+            sums, families = deltas.level(level)
+            _upsert(level, sums, families)
 
 
 def _upsert(level: Level, sums: dict[tuple, list[int]], families: dict[tuple, str]) -> None:
@@ -140,27 +143,22 @@ def _upsert(level: Level, sums: dict[tuple, list[int]], families: dict[tuple, st
     assignments = [f"{qn(name)} = {table}.{qn(name)} + EXCLUDED.{qn(name)}" for name in COUNTERS]
     if level.family_is_attribute:
         assignments.append(f"{qn('model_family')} = EXCLUDED.{qn('model_family')}")
-    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    # Only quoted identifiers from model metadata are interpolated; values are parameters.
-    head = f"INSERT INTO {table} ({', '.join(qn(name) for name in columns)}) VALUES "  # noqa: S608
-    tail = (
-        f" ON CONFLICT ({', '.join(qn(name) for name in level.key)}) "
-        f"DO UPDATE SET {', '.join(assignments)}"
+    rows = []
+    for key in sorted(sums):
+        row = [_adapt(name, value) for name, value in zip(level.key, key, strict=True)]
+        if level.family_is_attribute:
+            row.append(families.get(key, "unknown"))
+        row.extend(sums[key])
+        rows.append(tuple(row))
+    insert_rows(
+        model=level.model,
+        columns=tuple(columns),
+        rows=rows,
+        suffix=(
+            f"ON CONFLICT ({', '.join(qn(name) for name in level.key)}) "
+            f"DO UPDATE SET {', '.join(assignments)}"
+        ),
     )
-    per_statement = max(1, (connection.features.max_query_params or 60000) // len(columns))
-    keys = sorted(sums)
-    with connection.cursor() as cursor:
-        for start in range(0, len(keys), per_statement):
-            chunk = keys[start : start + per_statement]
-            params: list = []
-            for key in chunk:
-                params.extend(
-                    _adapt(name, value) for name, value in zip(level.key, key, strict=True)
-                )
-                if level.family_is_attribute:
-                    params.append(families.get(key, "unknown"))
-                params.extend(sums[key])
-            cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, params)
 
 
 def rollups_prune() -> None:

@@ -15,38 +15,14 @@ from django.utils import timezone
 
 from accounts.errors import ApplicationError
 from accounts.services import audit_record
+from usage.bulk import insert_rows
 from usage.ingest import MessageError, batch_validate, message_parse
 from usage.models import ModelPrice, UsageRecord
 from usage.price_import import parse_prices
-from usage.pricing import PriceBook, cost_micros, tokens_weighted
-from usage.rollups import RECORD_COUNTERS, Contribution, Deltas, rollups_apply, rollups_prune
+from usage.pricing import UNKNOWN_FAMILY, PriceBook, cost_micros, tokens_weighted
+from usage.records import InsertResult, NewRecord
+from usage.rollups import RECORD_COUNTERS, Deltas, hour_of, rollups_apply, rollups_prune
 from usage.signals import usage_changed
-
-
-@dataclass
-class NewRecord:
-    message_id: str
-    source: str
-    user: str
-    machine: str
-    model: str
-    ts: datetime
-    input: int = 0
-    cache_creation: int = 0  # both TTLs
-    cache_creation_1h: int = 0  # the 1-hour part of cache_creation
-    cache_read: int = 0
-    output: int = 0  # includes reasoning for Codex
-    reasoning: int = 0
-    request_id: str | None = None
-    host_id: int | None = None
-    line: str | None = None
-
-
-@dataclass
-class InsertResult:
-    inserted: list[str]  # message_ids actually inserted (in input order)
-    duplicates: int
-
 
 # Column order of the raw INSERT; `_priced_row` builds tuples in exactly this order.
 RECORD_COLUMNS = (
@@ -72,13 +48,17 @@ RECORD_COLUMNS = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Priced:
     record: NewRecord
     ts: datetime
     model_family: str
     tokens_weighted: int
     cost_micros: int
+
+    def rollup_key(self) -> tuple:
+        r = self.record
+        return (r.user, r.machine, r.model, self.model_family, hour_of(self.ts))
 
     def counters(self) -> tuple[int, ...]:
         r = self.record
@@ -93,25 +73,23 @@ class _Priced:
             self.cost_micros,
         )
 
-    def contribution(self) -> Contribution:
-        r = self.record
-        return Contribution(r.user, r.machine, r.model, self.model_family, self.ts, self.counters())
-
 
 def _price(record: NewRecord, book: PriceBook) -> _Priced:
-    ts = record.ts if timezone.is_aware(record.ts) else record.ts.replace(tzinfo=UTC)
+    ts = record.ts
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
     price = book.lookup(record.model, ts)
     return _Priced(
-        record=record,
-        ts=ts,
-        model_family=price.family if price is not None else "unknown",
-        tokens_weighted=tokens_weighted(
+        record,
+        ts,
+        price.family if price is not None else UNKNOWN_FAMILY,
+        tokens_weighted(
             input=record.input,
             cache_creation=record.cache_creation,
             cache_read=record.cache_read,
             output=record.output,
         ),
-        cost_micros=cost_micros(
+        cost_micros(
             price,
             input=record.input,
             cache_creation=record.cache_creation,
@@ -124,48 +102,41 @@ def _price(record: NewRecord, book: PriceBook) -> _Priced:
 
 def _insert_returning(priced: list[_Priced], ingested_at: datetime) -> set[str]:
     """`INSERT … ON CONFLICT (message_id) DO NOTHING RETURNING message_id`: the new ids only."""
-    qn = connection.ops.quote_name
-    table = qn(UsageRecord._meta.db_table)
-    # Only quoted identifiers from model metadata are interpolated; values are parameters.
-    head = f"INSERT INTO {table} ({', '.join(qn(name) for name in RECORD_COLUMNS)}) VALUES "  # noqa: S608
-    tail = f" ON CONFLICT ({qn('message_id')}) DO NOTHING RETURNING {qn('message_id')}"
-    row_sql = "(" + ", ".join(["%s"] * len(RECORD_COLUMNS)) + ")"
-    per_statement = max(1, (connection.features.max_query_params or 60000) // len(RECORD_COLUMNS))
     adapt_dt = connection.ops.adapt_datetimefield_value
     stamp = adapt_dt(ingested_at)
-    inserted: set[str] = set()
-    with connection.cursor() as cursor:
-        for start in range(0, len(priced), per_statement):
-            chunk = priced[start : start + per_statement]
-            params: list = []
-            for item in chunk:
-                r = item.record
-                params.extend(
-                    (
-                        r.message_id,
-                        r.source,
-                        r.user,
-                        r.machine,
-                        r.model,
-                        item.model_family,
-                        r.input,
-                        r.cache_creation,
-                        r.cache_creation_1h,
-                        r.cache_read,
-                        r.output,
-                        r.reasoning,
-                        item.tokens_weighted,
-                        item.cost_micros,
-                        adapt_dt(item.ts),
-                        stamp,
-                        r.request_id,
-                        r.host_id,
-                        r.line,
-                    )
-                )
-            cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, params)
-            inserted.update(row[0] for row in cursor.fetchall())
-    return inserted
+    rows = [
+        (
+            item.record.message_id,
+            item.record.source,
+            item.record.user,
+            item.record.machine,
+            item.record.model,
+            item.model_family,
+            item.record.input,
+            item.record.cache_creation,
+            item.record.cache_creation_1h,
+            item.record.cache_read,
+            item.record.output,
+            item.record.reasoning,
+            item.tokens_weighted,
+            item.cost_micros,
+            adapt_dt(item.ts),
+            stamp,
+            item.record.request_id,
+            item.record.host_id,
+            item.record.line,
+        )
+        for item in priced
+    ]
+    qn = connection.ops.quote_name
+    returned = insert_rows(
+        model=UsageRecord,
+        columns=RECORD_COLUMNS,
+        rows=rows,
+        suffix=f"ON CONFLICT ({qn('message_id')}) DO NOTHING RETURNING {qn('message_id')}",
+        returning=True,
+    )
+    return {row[0] for row in returned}
 
 
 def records_insert(*, records: list[NewRecord]) -> InsertResult:
@@ -186,10 +157,13 @@ def records_insert(*, records: list[NewRecord]) -> InsertResult:
         (_price(record, book) for record in unique.values()),
         key=lambda item: item.record.message_id,
     )
-    with transaction.atomic():
+    # No savepoint: a failure anywhere here fails the caller's whole transaction anyway.
+    with transaction.atomic(savepoint=False):
         new_ids = _insert_returning(priced, timezone.now())
         deltas = Deltas()
-        deltas.extend(item.contribution() for item in priced if item.record.message_id in new_ids)
+        for item in priced:
+            if item.record.message_id in new_ids:
+                deltas.add(item.rollup_key(), item.counters())
         if deltas:
             rollups_apply(deltas=deltas)
             count = len(new_ids)
@@ -219,11 +193,11 @@ def messages_ingest(
     rejected: list[dict] = []
     for index, message in enumerate(messages):
         try:
-            fields = message_parse(message, user=user, machine=machine, host_id=host_id, now=now)
+            records.append(
+                message_parse(message, user=user, machine=machine, host_id=host_id, now=now)
+            )
         except MessageError as error:
             rejected.append({"index": index, "error": str(error)})
-            continue
-        records.append(NewRecord(**fields))
 
     with transaction.atomic():
         result = records_insert(records=records)
@@ -442,7 +416,7 @@ def _reprice_chunk(rows: list[dict], book: PriceBook) -> list[tuple[int, str, in
     changed: list[tuple[int, str, int, int]] = []
     for row in rows:
         price = book.lookup(row["model"], row["ts"])
-        family = price.family if price is not None else "unknown"
+        family = price.family if price is not None else UNKNOWN_FAMILY
         cost = cost_micros(
             price,
             input=row["input"],
@@ -453,20 +427,13 @@ def _reprice_chunk(rows: list[dict], book: PriceBook) -> list[tuple[int, str, in
         )
         if family == row["model_family"] and cost == row["cost_micros"]:
             continue
-        old = Contribution(
-            row["user"],
-            row["machine"],
-            row["model"],
-            row["model_family"],
-            row["ts"],
-            tuple(row[name] for name in RECORD_COUNTERS),
-        )
-        deltas.add(old, -1)
+        counters = [row[name] for name in RECORD_COUNTERS]
+        hour = hour_of(row["ts"])
         deltas.add(
-            Contribution(
-                old.user, old.machine, old.model, family, old.ts, (*old.counters[:-1], cost)
-            )
+            (row["user"], row["machine"], row["model"], row["model_family"], hour), counters, -1
         )
+        counters[-1] = cost
+        deltas.add((row["user"], row["machine"], row["model"], family, hour), counters)
         changed.append((row["id"], family, cost, cost - row["cost_micros"]))
     if changed:
         UsageRecord.objects.bulk_update(

@@ -1,0 +1,163 @@
+"""Shared pieces of the benchmarks: Django set-up against the bench database, a gunicorn server
+started and stopped around a run, and percentiles. The benches print figures; they assert nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON_BIN = ROOT / ".venv" / "bin"
+
+# Throwaway secrets for the bench server; never used anywhere else.
+BENCH_ENV = {
+    "SECRET_KEY": "bench-only-secret-key-0123456789abcdef0123456789abcdef",
+    "FIELD_ENCRYPTION_KEY": "bW9ja2tleW1vY2trZXltb2Nra2V5bW9ja2tleW1vY2s=",
+    "DEBUG": "false",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "LOG_LEVEL": "WARNING",
+    # The bench measures throughput, not the per-token rate limit.
+    "RATE_LIMIT_PER_MINUTE": "1000000",
+}
+
+
+def bench_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    for key, value in BENCH_ENV.items():
+        env.setdefault(key, value)
+    database_url = env.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        sys.exit(
+            "Set DATABASE_URL to a PostgreSQL database made for the bench, e.g.\n"
+            "  createdb -h 127.0.0.1 -U root bench_usage\n"
+            "  DATABASE_URL=postgres://root@127.0.0.1:5432/bench_usage "
+            f"{PYTHON_BIN / 'python'} {sys.argv[0]}"
+        )
+    return env
+
+
+def django_setup() -> dict[str, str]:
+    """Configure Django in this process for the bench database; returns the server environment."""
+    env = bench_environment()
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return env
+
+
+def truncate_usage() -> None:
+    """Empty the usage tables (records and rollups), keeping prices and tokens."""
+    from django.db import connection
+
+    from usage.models import (
+        UsageDaily,
+        UsageFamilyDaily,
+        UsageFamilyHourly,
+        UsageHourly,
+        UsageRecord,
+        UsageTotal,
+    )
+
+    tables = [
+        model._meta.db_table
+        for model in (
+            UsageRecord,
+            UsageHourly,
+            UsageDaily,
+            UsageTotal,
+            UsageFamilyHourly,
+            UsageFamilyDaily,
+        )
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+
+
+def psycopg_dsn() -> str:
+    from django.db import connection
+
+    settings = connection.settings_dict
+    parts = [f"dbname={settings['NAME']}"]
+    for key, name in (("HOST", "host"), ("PORT", "port"), ("USER", "user")):
+        if settings.get(key):
+            parts.append(f"{name}={settings[key]}")
+    if settings.get("PASSWORD"):
+        parts.append(f"password={settings['PASSWORD']}")
+    return " ".join(parts)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(env: dict[str, str], *, workers: int = 2):
+    """gunicorn + uvicorn workers on a spare loopback port; stopped (and waited for) on exit."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(PYTHON_BIN / "gunicorn"),
+            "config.asgi:application",
+            "-k",
+            "uvicorn_worker.UvicornWorker",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {process.returncode}")
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not answer /health within 60 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    return ordered[rank - 1]
