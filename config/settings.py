@@ -159,8 +159,15 @@ if REDIS_URL:
     from redis.connection import parse_url
 
     # django-eventstream passes these straight to redis.Redis(**kwargs). The timeouts bound how
-    # long an after-commit publish can wait on an unreachable Redis.
-    EVENTSTREAM_REDIS = {**parse_url(REDIS_URL), "socket_connect_timeout": 2, "socket_timeout": 5}
+    # long an after-commit publish can wait on an unreachable Redis; `retry: None` turns off
+    # redis-py's silent reconnect-with-backoff, which would both stall an ingest and hide from
+    # usage.live that its subscription was gone (and events with it).
+    EVENTSTREAM_REDIS = {
+        **parse_url(REDIS_URL),
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        "retry": None,
+    }
 
 # --- Access and identity.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"])
