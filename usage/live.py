@@ -74,13 +74,20 @@ def redis_configured() -> bool:
 
 
 def change_announce() -> bool:
-    """Tell every live stream that usage numbers changed. Call after commit; never raises."""
-    try:
-        send_event(channel_name(), EVENT_CHANGED, {"at": time.time()})
-    except Exception as exc:  # Redis down, loop closed, ...: the ingest itself has succeeded
-        logger.warning("live update not sent (%s: %s)", type(exc).__name__, exc)
-        return False
-    return True
+    """Tell every live stream that usage numbers changed. Call after commit; never raises.
+
+    Two attempts, no pause: the first may only have found a pooled connection that Redis had
+    closed; a Redis that is really down fails both at once (the timeouts in EVENTSTREAM_REDIS
+    bound an unreachable one)."""
+    for attempt in (1, 2):
+        try:
+            send_event(channel_name(), EVENT_CHANGED, {"at": time.time()})
+        except Exception as exc:  # Redis down, loop closed, ...: the ingest itself has succeeded
+            if attempt == 2:
+                logger.warning("live update not sent (%s: %s)", type(exc).__name__, exc)
+        else:
+            return True
+    return False
 
 
 def on_usage_changed(sender=None, **kwargs) -> None:
@@ -96,15 +103,24 @@ def encode_event(event: str, payload: dict) -> bytes:
     return f"event: {event}\ndata: {data}\n\n".encode()
 
 
-def totals_frame() -> bytes:
-    """The `totals` frame from the database. Runs in a worker thread, which keeps no connection:
+def totals_read() -> dict:
+    """The totals payload from the database. Runs in a worker thread, which keeps no connection:
     a stream must never pin one for its lifetime."""
     from usage.selectors import totals_payload
 
     try:
-        return encode_event(EVENT_TOTALS, totals_payload())
+        return totals_payload()
     finally:
         connections.close_all()
+
+
+def _news(payload: dict) -> str:
+    """What makes a payload news: everything but the moment it was read."""
+    return json.dumps(
+        {key: value for key, value in payload.items() if key != "timestamp"},
+        cls=DjangoJSONEncoder,
+        sort_keys=True,
+    )
 
 
 class _HubListener(Listener):
@@ -129,7 +145,7 @@ class TotalsHub:
         self,
         loop: asyncio.AbstractEventLoop,
         *,
-        compute: Callable[[], bytes] = totals_frame,
+        compute: Callable[[], dict] = totals_read,
         interval: float | None = None,
         use_redis: bool | None = None,
     ) -> None:
@@ -141,6 +157,7 @@ class TotalsHub:
         self.use_redis = redis_configured() if use_redis is None else use_redis
         self.frame: bytes | None = None
         self.frame_at = 0.0
+        self.frame_news: str | None = None
         self.version = 0  # bumped on every published frame
         self.published = 0
         self.subscribers = 0
@@ -214,21 +231,27 @@ class TotalsHub:
 
     async def _publish(self) -> None:
         try:
-            frame = await self.loop.run_in_executor(None, self.compute)
+            payload = await self.loop.run_in_executor(None, self.compute)
         except Exception:
             logger.exception("live totals could not be computed; retrying")
             self._pending = True
             self._next_allowed = self.loop.time() + max(self.interval, FAILURE_RETRY_SECONDS)
         else:
-            self._set_frame(frame)
-            self.published += 1
-            self._next_allowed = self.loop.time() + self.interval
+            news = _news(payload)
+            if news == self.frame_news:
+                # Nothing moved (a replayed batch, a resubscription): no event, but the cached
+                # frame is confirmed current.
+                self.frame_at = self.loop.time()
+            else:
+                self._set_frame(encode_event(EVENT_TOTALS, payload), news)
+                self.published += 1
+                self._next_allowed = self.loop.time() + self.interval
         finally:
             self._publishing = False
             self._schedule()
 
-    def _set_frame(self, frame: bytes) -> None:
-        self.frame = frame
+    def _set_frame(self, frame: bytes, news: str) -> None:
+        self.frame, self.frame_news = frame, news
         self.frame_at = self.loop.time()
         self.version += 1
         tick, self.tick = self.tick, asyncio.Event()
@@ -236,8 +259,8 @@ class TotalsHub:
 
     # new streams
 
-    async def snapshot(self) -> tuple[bytes, int]:
-        """A current frame for a new stream, and the version it stands for.
+    async def snapshot(self) -> tuple[bytes, int, str | None]:
+        """A current frame for a new stream, the version it stands for, and its news.
 
         Reuses the last frame while it can be trusted; otherwise computes one, shared by every
         stream that connects meanwhile."""
@@ -246,20 +269,22 @@ class TotalsHub:
             and self.in_sync
             and self.loop.time() - self.frame_at < FRAME_REUSE_SECONDS
         ):
-            return self.frame, self.version
+            return self.frame, self.version, self.frame_news
         version = self.version
         if self._snapshot is None:
             self._snapshot = self._spawn(self._compute_snapshot())
-        frame = await asyncio.shield(self._snapshot)
-        return frame, version
+        frame, news = await asyncio.shield(self._snapshot)
+        return frame, version, news
 
-    async def _compute_snapshot(self) -> bytes:
+    async def _compute_snapshot(self) -> tuple[bytes, str]:
         try:
             version = self.version
-            frame = await self.loop.run_in_executor(None, self.compute)
+            payload = await self.loop.run_in_executor(None, self.compute)
+            frame, news = encode_event(EVENT_TOTALS, payload), _news(payload)
             if self.version == version:  # nothing newer was published meanwhile
-                self.frame, self.frame_at = frame, self.loop.time()
-            return frame
+                self.frame, self.frame_news = frame, news
+                self.frame_at = self.loop.time()
+            return frame, news
         finally:
             self._snapshot = None
 
@@ -283,7 +308,9 @@ class TotalsHub:
 
         delay = RESUBSCRIBE_MIN_SECONDS
         while not self._stopped:
-            client = Redis(**settings.EVENTSTREAM_REDIS)
+            # No silent reconnects inside redis-py: a lost link must surface here, because
+            # whatever was published meanwhile is lost and has to be made good.
+            client = Redis(**{**settings.EVENTSTREAM_REDIS, "retry": None})
             pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(EVENTSTREAM_PUBSUB_CHANNEL)
@@ -348,18 +375,21 @@ async def totals_stream(hub: TotalsHub | None = None) -> AsyncIterator[bytes]:
     keepalive = float(settings.SSE_KEEPALIVE_SECONDS)
     hub.subscribers += 1
     try:
-        retry = f"retry: {int(settings.SSE_RETRY_MS)}\n\n".encode()
+        retry = f"retry: {int(settings.SSE_RETRY_MS)}\n".encode()
         try:
-            frame, seen = await hub.snapshot()
+            frame, seen, sent_news = await hub.snapshot()
         except Exception:
             logger.exception("live totals unavailable for a new stream")
-            yield retry  # the client reconnects after the hint
+            yield retry + b"\n"  # the client reconnects after the hint
             return
-        yield retry + frame
+        yield retry + frame  # one frame: the hint and the first totals
         while True:
             if hub.version != seen:
                 seen = hub.version
-                yield hub.frame
+                # A frame published while this stream's snapshot was computed may say the same.
+                if hub.frame_news != sent_news:
+                    sent_news = hub.frame_news
+                    yield hub.frame
                 continue
             try:
                 await asyncio.wait_for(hub.tick.wait(), timeout=keepalive)

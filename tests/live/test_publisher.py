@@ -28,11 +28,11 @@ class FakeTotals:
         self.calls = 0
         self.fail_first = fail_first
 
-    def __call__(self) -> bytes:
+    def __call__(self) -> dict:
         self.calls += 1
         if self.calls <= self.fail_first:
             raise RuntimeError("database unavailable")
-        return live.encode_event("totals", {"totals": {"messages": self.state}})
+        return {"totals": {"messages": self.state}, "timestamp": int(time.time())}
 
 
 def _messages(frame: bytes) -> int:
@@ -56,9 +56,9 @@ def test_it_publishes_at_most_once_per_interval_and_always_the_last_change():
         published_at = []
         hub_set_frame = hub._set_frame
 
-        def record(frame):
+        def record(frame, news):
             published_at.append(time.monotonic())
-            hub_set_frame(frame)
+            hub_set_frame(frame, news)
 
         hub._set_frame = record
         for _ in range(20):  # a burst of commits within 0.1 s
@@ -118,7 +118,7 @@ def test_it_starts_with_a_retry_hint_and_the_current_totals(settings):
             await stream.aclose()
 
     chunk = asyncio.run(scenario())
-    assert chunk.startswith(b"retry: 2500\n\nevent: totals\ndata: ")
+    assert chunk.startswith(b"retry: 2500\nevent: totals\ndata: ")
     assert _messages(chunk) == 3
 
 
@@ -243,3 +243,24 @@ def test_it_never_fails_an_ingest_when_redis_is_unreachable(
     assert result.inserted == ["msg_redis_down"]
     assert UsageRecord.objects.filter(message_id="msg_redis_down").exists()
     assert "live update not sent (ConnectionError" in caplog.text
+
+
+def test_it_sends_no_event_when_the_totals_did_not_move():
+    async def scenario():
+        totals = FakeTotals()
+        hub = live.TotalsHub(
+            asyncio.get_running_loop(), compute=totals, interval=0.0, use_redis=False
+        )
+        await hub.snapshot()  # a stream connected: the hub knows the current totals
+        hub.changed()  # e.g. a replayed batch, or the republish after a resubscription
+        await _until(lambda: totals.calls == 2)
+        await asyncio.sleep(0.05)
+        unchanged = hub.published
+        totals.state = 1
+        hub.changed()
+        await _until(lambda: hub.published == 1)
+        return unchanged, hub
+
+    unchanged, hub = asyncio.run(scenario())
+    assert unchanged == 0
+    assert hub.version == 1 and _messages(hub.frame) == 1
