@@ -14,6 +14,7 @@ from django.db.models.functions import TruncDate, TruncHour
 
 from usage.models import UsageRecord
 from usage.rollups import COUNTERS, LEVELS, RECORD_COUNTERS
+from usage.services import NewRecord, records_insert
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -124,3 +125,44 @@ def rollups_stored() -> dict[str, dict]:
             if row["messages"]
         }
     return stored
+
+
+def record(message_id: str, ts: datetime, **fields) -> NewRecord:
+    """A NewRecord for alice@alice-mbp on Sonnet 4.6 unless told otherwise."""
+    values = {
+        "source": "claude",
+        "user": "alice",
+        "machine": "alice-mbp",
+        "model": "claude-sonnet-4-6",
+    }
+    values.update(fields)
+    return NewRecord(message_id=message_id, ts=ts, **values)
+
+
+def seed(*records: NewRecord) -> None:
+    records_insert(records=list(records))
+
+
+def raw_sums(**filters) -> dict:
+    """Totals computed straight from the raw records, for comparing with the rollup reads."""
+    rows = UsageRecord.objects.filter(**filters)
+    sums = rows.aggregate(
+        messages=Count("id"),
+        input=Sum("input"),
+        cache_creation=Sum("cache_creation"),
+        cache_read=Sum("cache_read"),
+        output=Sum("output"),
+        cost=Sum("cost_micros"),
+    )
+    return {
+        "input": sums["input"] or 0,
+        "cacheCreation": sums["cache_creation"] or 0,
+        "cacheRead": sums["cache_read"] or 0,
+        "output": sums["output"] or 0,
+        "sum": (sums["input"] or 0)
+        + (sums["cache_creation"] or 0)
+        + (sums["cache_read"] or 0)
+        + (sums["output"] or 0),
+        "messages": sums["messages"],
+        "costUsd": (sums["cost"] or 0) / 10**6,
+    }
