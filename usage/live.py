@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import time
@@ -195,7 +196,8 @@ class TotalsHub:
             task.cancel()
 
     def _spawn(self, coroutine) -> asyncio.Task:
-        task = self.loop.create_task(coroutine)
+        # A context of its own: the hub outlives the request that happened to start it.
+        task = self.loop.create_task(coroutine, context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

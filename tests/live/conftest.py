@@ -26,14 +26,16 @@ def live_env(live_database, tmp_path):
 
 @pytest.fixture
 def start_server(live_env, tmp_path):
-    """`start_server(workers=0, **env)` → a running LiveServer (stopped after the test)."""
+    """`start_server(workers=0, uvicorn_workers=1, **env)` → a running LiveServer, stopped after
+    the test. `workers` > 0 serves with gunicorn and `config/gunicorn.conf.py`, as `make run`."""
     servers: list[LiveServer] = []
 
-    def start(workers: int = 0, **env: str) -> LiveServer:
+    def start(workers: int = 0, uvicorn_workers: int = 1, **env: str) -> LiveServer:
         server = LiveServer(
             env={**live_env, **env},
             log_path=tmp_path / f"server-{len(servers)}.log",
             workers=workers,
+            uvicorn_workers=uvicorn_workers,
         )
         servers.append(server)
         return server.start()

@@ -148,6 +148,7 @@ class LiveServer:
     log_path: Path
     port: int = field(default_factory=free_port)
     workers: int = 0  # 0: plain uvicorn; n: gunicorn with n uvicorn workers (as `make run`)
+    uvicorn_workers: int = 1  # uvicorn's own process manager, when workers is 0
     process: subprocess.Popen | None = None
 
     @property
@@ -160,9 +161,8 @@ class LiveServer:
                 PYTHON,
                 "-m",
                 "gunicorn",
-                "config.asgi:application",
-                "-k",
-                "uvicorn_worker.UvicornWorker",
+                "-c",
+                "config/gunicorn.conf.py",
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
@@ -170,6 +170,7 @@ class LiveServer:
                 "--graceful-timeout",
                 "2",
             ]
+        extra = ["--workers", str(self.uvicorn_workers)] if self.uvicorn_workers > 1 else []
         return [
             PYTHON,
             "-m",
@@ -186,6 +187,7 @@ class LiveServer:
             "warning",
             "--timeout-graceful-shutdown",
             "1",
+            *extra,
         ]
 
     def start(self) -> LiveServer:
