@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -170,3 +172,38 @@ def test_it_answers_json_errors_before_streaming(start_server, path):
     assert status == 401
     assert headers["content-type"].startswith("application/json")
     assert json.loads(body)["error"]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="server connections are a PostgreSQL matter; SQLite has none to pin",
+)
+def test_it_pins_no_database_connection_per_stream(start_server, live_env):
+    from tests.live.server import _postgres_admin_connect
+
+    database = urlsplit(live_env["DATABASE_URL"]).path.lstrip("/")
+    admin = issue_token(live_env, user="root", scope="admin")
+    embed = issue_token(live_env, user="board", scope="embed")
+    server = start_server(DB_CONN_MAX_AGE="60")  # even with persistent connections
+    origin = f"https://pins-{uuid.uuid4().hex[:8]}.example.com"
+    server.json(
+        "POST",
+        "/api/admin/embed-origins",
+        body={"origin": origin},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    # Embed streams query the database before streaming (token, origin): the worst case.
+    path = f"/embed/stream?token={embed}"
+    streams = [server.stream(path, headers={"Origin": origin}) for _ in range(20)]
+    try:
+        for stream in streams:
+            stream.next_event()
+        with _postgres_admin_connect(os.environ["DATABASE_URL"]) as admin:
+            open_connections = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [database]
+            ).fetchone()[0]
+        assert open_connections <= 3, open_connections  # not one per stream
+    finally:
+        for stream in streams:
+            stream.close()
