@@ -165,7 +165,7 @@ if REDIS_URL:
     EVENTSTREAM_REDIS = {
         **parse_url(REDIS_URL),
         "socket_connect_timeout": 2,
-        "socket_timeout": 5,
+        "socket_timeout": 2,
         "retry": None,
     }
 
