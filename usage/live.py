@@ -9,10 +9,10 @@ ingest never fails because of the live channel.
 Serving side (each ASGI worker): one `TotalsHub` per event loop is the coalescing publisher. It is
 the worker's only listener on the channel; on `changed` it computes the totals payload once (in a
 thread, releasing the database connection at once), at most once per `SSE_MIN_INTERVAL_MS` and on
-the trailing edge, so the last change always gets out. It encodes the `totals` frame once and
-wakes every stream of the worker, which then writes that same frame. A stream only ever reads
-the newest frame: a slow client skips frames instead of queueing them, and nothing a client does
-reaches the ingest path.
+the trailing edge, so the last change always gets out. When the totals moved it encodes the
+`totals` frame once and wakes every stream of the worker, which then writes that same frame. A
+stream only ever reads the newest frame: a slow client skips frames instead of queueing them, and
+nothing a client does reaches the ingest path.
 
 django-eventstream's own Redis subscriber dies silently when Redis blips and is never restarted,
 so the hub runs the subscription itself, in a loop that resubscribes with backoff and republishes
@@ -36,6 +36,7 @@ from django.http import StreamingHttpResponse
 from django_eventstream import send_event
 from django_eventstream.event import Event
 from django_eventstream.views import Listener, get_listener_manager
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.views import APIView
 
@@ -77,17 +78,19 @@ def redis_configured() -> bool:
 def change_announce() -> bool:
     """Tell every live stream that usage numbers changed. Call after commit; never raises.
 
-    Two attempts, no pause: the first may only have found a pooled connection that Redis had
-    closed; a Redis that is really down fails both at once (the timeouts in EVENTSTREAM_REDIS
-    bound an unreachable one)."""
+    A refused or reset connection is tried once more at once: it may only have been a pooled
+    connection that Redis had closed, and a Redis that is down refuses again immediately. A
+    timeout is not retried; EVENTSTREAM_REDIS bounds how long an unresponsive Redis can hold
+    the ingest that committed."""
     for attempt in (1, 2):
         try:
             send_event(channel_name(), EVENT_CHANGED, {"at": time.time()})
         except Exception as exc:  # Redis down, loop closed, ...: the ingest itself has succeeded
-            if attempt == 2:
-                logger.warning("live update not sent (%s: %s)", type(exc).__name__, exc)
-        else:
-            return True
+            if attempt == 1 and isinstance(exc, RedisConnectionError):
+                continue
+            logger.warning("live update not sent (%s: %s)", type(exc).__name__, exc)
+            return False
+        return True
     return False
 
 
