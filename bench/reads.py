@@ -226,6 +226,7 @@ def main() -> None:
     parser.add_argument("--raw-samples", type=int, default=15, help="raw GROUP BY samples")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reuse", action="store_true", help="keep already loaded records")
+    parser.add_argument("--only", help="time only endpoints whose label contains this text")
     args = parser.parse_args()
 
     env = django_setup()
@@ -265,6 +266,8 @@ def main() -> None:
     results = []
     with server(env, workers=args.workers) as base:
         for label, path, sql, params in endpoints(now):
+            if args.only and args.only not in label:
+                continue
             http_ms = time_http(base, path, args.requests)
             raw_ms = time_sql(dsn, sql, params, args.raw_samples)
             results.append((label, path, http_ms, raw_ms))

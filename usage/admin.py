@@ -15,8 +15,12 @@ from usage.models import (
     UsageFamilyDaily,
     UsageFamilyHourly,
     UsageHourly,
+    UsageMachineDaily,
+    UsageMachineHourly,
     UsageRecord,
     UsageTotal,
+    UsageUserDaily,
+    UsageUserHourly,
 )
 
 COUNTER_COLUMNS = (
@@ -108,6 +112,42 @@ class UsageFamilyDailyAdmin(ReadOnlyAdmin):
     list_filter = ("model_family",)
     date_hierarchy = "day"
     ordering = ("-day", "model_family")
+
+
+@admin.register(UsageUserHourly)
+class UsageUserHourlyAdmin(ReadOnlyAdmin):
+    list_display = ("hour", "user", "model_family", *COUNTER_COLUMNS)
+    list_filter = ("model_family",)
+    search_fields = ("user",)
+    date_hierarchy = "hour"
+    ordering = ("-hour", "user")
+
+
+@admin.register(UsageUserDaily)
+class UsageUserDailyAdmin(ReadOnlyAdmin):
+    list_display = ("day", "user", "model_family", *COUNTER_COLUMNS)
+    list_filter = ("model_family",)
+    search_fields = ("user",)
+    date_hierarchy = "day"
+    ordering = ("-day", "user")
+
+
+@admin.register(UsageMachineHourly)
+class UsageMachineHourlyAdmin(ReadOnlyAdmin):
+    list_display = ("hour", "machine", "model_family", *COUNTER_COLUMNS)
+    list_filter = ("model_family",)
+    search_fields = ("machine",)
+    date_hierarchy = "hour"
+    ordering = ("-hour", "machine")
+
+
+@admin.register(UsageMachineDaily)
+class UsageMachineDailyAdmin(ReadOnlyAdmin):
+    list_display = ("day", "machine", "model_family", *COUNTER_COLUMNS)
+    list_filter = ("model_family",)
+    search_fields = ("machine",)
+    date_hierarchy = "day"
+    ordering = ("-day", "machine")
 
 
 @admin.register(ModelPrice)

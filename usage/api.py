@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,16 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_SERIES_RANGE = timedelta(days=7)
 DEFAULT_STEP_MS = 3_600_000
 MAX_TEXT_PARAM = 255
+
+
+def json_ok(data: dict) -> HttpResponse:
+    """A 200 JSON answer rendered here, as DRF's JSONRenderer would render it.
+
+    Not a DRF Response: under ASGI each response that needs rendering costs two more hops
+    between the event loop and a worker thread, a fixed cost that dominates a rollup read.
+    """
+    body = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return HttpResponse(body.encode(), content_type="application/json")
 
 
 def _invalid(name: str, message: str) -> ApplicationError:
@@ -113,7 +124,7 @@ class UsageReadApi(APIView):
 class TotalsApi(UsageReadApi):
     def get(self, request):
         flt = usage_filter(request)
-        return Response(
+        return json_ok(
             selectors.totals_payload(
                 user=flt.user,
                 machine=flt.machine,
@@ -147,7 +158,7 @@ class TimeseriesApi(UsageReadApi):
                 tz = ZoneInfo(tz_name)
             except (ZoneInfoNotFoundError, ValueError):
                 raise _invalid("tz", "Unknown time zone; use an IANA name.") from None
-        return Response(
+        return json_ok(
             selectors.timeseries(
                 flt,
                 from_ms=selectors.epoch_ms(ts_from),
@@ -165,7 +176,7 @@ class LeaderboardApi(UsageReadApi):
         if by not in selectors.LEADERBOARD_BY:
             raise _invalid("by", "Use user, machine or model_family.")
         limit = int_param(params, "limit", default=20, minimum=1, maximum=100)
-        return Response(selectors.leaderboard(usage_filter(request), by=by, limit=limit))
+        return json_ok(selectors.leaderboard(usage_filter(request), by=by, limit=limit))
 
 
 class UserDetailApi(UsageReadApi):
@@ -173,19 +184,19 @@ class UserDetailApi(UsageReadApi):
         detail = selectors.user_detail(usage_filter(request, user=name))
         if detail is None:
             raise ApplicationError("Unknown user.", status_code=404)
-        return Response(detail)
+        return json_ok(detail)
 
 
 class RecentApi(UsageReadApi):
     def get(self, request):
         limit = int_param(request.query_params, "limit", default=50, minimum=1, maximum=500)
-        return Response(selectors.recent(usage_filter(request), limit=limit))
+        return json_ok(selectors.recent(usage_filter(request), limit=limit))
 
 
 class BreakdownApi(UsageReadApi):
     def get(self, request):
         rows = selectors.breakdown(usage_filter(request))
-        return Response({"rows": rows, "timestamp": int(timezone.now().timestamp())})
+        return json_ok({"rows": rows, "timestamp": int(timezone.now().timestamp())})
 
 
 # JSON key → CSV column, in column order.

@@ -178,6 +178,87 @@ class UsageFamilyDaily(Counters):
         return f"{self.day:%Y-%m-%d} {self.model_family}"
 
 
+class UsageUserHourly(Counters):
+    """Rollup per user × model family × hour: a user's time ranges without reading every
+    machine × model row of that user."""
+
+    user = models.CharField(max_length=100)
+    model_family = models.CharField(max_length=50)
+    hour = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "usage user hourly"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "hour", "model_family"], name="usage_user_hourly_key"
+            )
+        ]
+        indexes = [models.Index(fields=["hour"], name="usage_uhr_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.user} {self.model_family}"
+
+
+class UsageUserDaily(Counters):
+    """Rollup per user × model family × UTC day."""
+
+    user = models.CharField(max_length=100)
+    model_family = models.CharField(max_length=50)
+    day = models.DateField()
+
+    class Meta:
+        verbose_name_plural = "usage user daily"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "day", "model_family"], name="usage_user_daily_key"
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="usage_udy_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.user} {self.model_family}"
+
+
+class UsageMachineHourly(Counters):
+    """Rollup per machine × model family × hour."""
+
+    machine = models.CharField(max_length=255)
+    model_family = models.CharField(max_length=50)
+    hour = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "usage machine hourly"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["machine", "hour", "model_family"], name="usage_machine_hourly_key"
+            )
+        ]
+        indexes = [models.Index(fields=["hour"], name="usage_mhr_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.machine} {self.model_family}"
+
+
+class UsageMachineDaily(Counters):
+    """Rollup per machine × model family × UTC day."""
+
+    machine = models.CharField(max_length=255)
+    model_family = models.CharField(max_length=50)
+    day = models.DateField()
+
+    class Meta:
+        verbose_name_plural = "usage machine daily"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["machine", "day", "model_family"], name="usage_machine_daily_key"
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="usage_mdy_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.machine} {self.model_family}"
+
+
 class ModelPrice(models.Model):
     """USD per million tokens for a model id or prefix, in effect from `effective_from` on.
 

@@ -15,7 +15,17 @@ from datetime import UTC, datetime
 from django.db import connection, models
 
 from usage.bulk import insert_rows, pipelined
-from usage.models import UsageDaily, UsageFamilyDaily, UsageFamilyHourly, UsageHourly, UsageTotal
+from usage.models import (
+    UsageDaily,
+    UsageFamilyDaily,
+    UsageFamilyHourly,
+    UsageHourly,
+    UsageMachineDaily,
+    UsageMachineHourly,
+    UsageTotal,
+    UsageUserDaily,
+    UsageUserHourly,
+)
 
 # The additive columns of every rollup, in this order everywhere.
 COUNTERS = (
@@ -48,13 +58,40 @@ class Level:
         """Per-model levels store the family beside the key (reprice may change it)."""
         return "model_family" not in self.dims
 
+    @property
+    def columns(self) -> frozenset[str]:
+        """The dimensions a read can filter or group by on this level."""
+        return frozenset((*self.dims, "model_family"))
+
 
 HOURLY = Level(UsageHourly, ("user", "machine", "model"), "hour")
 DAILY = Level(UsageDaily, ("user", "machine", "model"), "day")
 TOTAL = Level(UsageTotal, ("user", "machine", "model"), None)
 FAMILY_HOURLY = Level(UsageFamilyHourly, ("model_family",), "hour")
 FAMILY_DAILY = Level(UsageFamilyDaily, ("model_family",), "day")
-LEVELS = (HOURLY, DAILY, TOTAL, FAMILY_HOURLY, FAMILY_DAILY)
+USER_HOURLY = Level(UsageUserHourly, ("user", "model_family"), "hour")
+USER_DAILY = Level(UsageUserDaily, ("user", "model_family"), "day")
+MACHINE_HOURLY = Level(UsageMachineHourly, ("machine", "model_family"), "hour")
+MACHINE_DAILY = Level(UsageMachineDaily, ("machine", "model_family"), "day")
+# (hourly, daily) pairs, coarsest first: a read takes the first pair that has its dimensions.
+TIME_LEVELS = (
+    (FAMILY_HOURLY, FAMILY_DAILY),
+    (USER_HOURLY, USER_DAILY),
+    (MACHINE_HOURLY, MACHINE_DAILY),
+    (HOURLY, DAILY),
+)
+# Written in this order by everyone (see the module docstring).
+LEVELS = (
+    HOURLY,
+    DAILY,
+    TOTAL,
+    FAMILY_HOURLY,
+    FAMILY_DAILY,
+    USER_HOURLY,
+    USER_DAILY,
+    MACHINE_HOURLY,
+    MACHINE_DAILY,
+)
 
 
 def hour_of(ts: datetime) -> datetime:

@@ -1,28 +1,31 @@
 """Reads for usage. Every number comes from the coarsest rollup that answers the query exactly.
 
 A time range [from, to) is cut into whole UTC days (daily rollups), the whole hours at its edges
-(hourly rollups) and the sub-hour remainders (raw records, through the `ts` indexes). Without a
-range the all-time rollup answers. Without a user or machine filter, and when nothing is grouped
-by user, machine or model, the per-family rollups answer instead: a few rows per hour or day,
-whatever the size of the fleet.
+(hourly rollups) and the sub-hour remainders (raw records, through the `ts` index). Without a
+range the all-time rollup answers. Time rollups come in four grains (see rollups.TIME_LEVELS):
+per family, per user × family, per machine × family and per user × machine × model; a query
+reads the coarsest one that has the dimensions it filters or groups by, so a fleet-wide or
+one-user series reads a few rows per hour or day, whatever the size of the fleet.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from functools import reduce
 from zoneinfo import ZoneInfo
 
-from django.db.models import BigIntegerField, Count, Func, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import BigIntegerField, Count, Func, IntegerField, Q, QuerySet, Sum, Value
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.errors import ApplicationError
 from usage.models import UsageRecord, UsageTotal
-from usage.rollups import COUNTERS, DAILY, FAMILY_DAILY, FAMILY_HOURLY, HOURLY, TOTAL, Level
+from usage.rollups import COUNTERS, TIME_LEVELS, TOTAL, Level
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -51,13 +54,14 @@ class UsageFilter:
                 q &= Q(**{name: value})
         return q
 
-    @property
-    def needs_per_model_levels(self) -> bool:
-        return self.user is not None or self.machine is not None
+    def dimensions(self) -> set[str]:
+        return {name for name in ("user", "machine", "model_family") if getattr(self, name)}
 
 
-@dataclass
+@dataclass(slots=True)
 class Sums:
+    """The COUNTERS of one group, in COUNTERS order."""
+
     messages: int = 0
     input: int = 0
     cache_creation: int = 0
@@ -68,9 +72,12 @@ class Sums:
     tokens_weighted: int = 0
     cost_micros: int = 0
 
-    def add_row(self, row: dict) -> None:
-        for name in COUNTERS:
-            self.__dict__[name] += row[name] or 0
+    def add(self, values: Sequence[int]) -> None:
+        for name, value in zip(COUNTERS, values, strict=True):
+            setattr(self, name, getattr(self, name) + (value or 0))
+
+    def values(self) -> tuple[int, ...]:
+        return tuple(getattr(self, name) for name in COUNTERS)
 
     @property
     def tokens_raw(self) -> int:
@@ -96,13 +103,50 @@ class Sums:
 assert tuple(item.name for item in fields(Sums)) == COUNTERS
 
 
-def _record_sums() -> dict:
-    sums = {name: Sum(name) for name in COUNTERS[1:]}
-    return {"messages": Count("id"), **sums}
+def _sums(*, records: bool) -> dict:
+    """Aggregates named s_<counter>, in COUNTERS order. Cast keeps PostgreSQL's SUM(bigint) from
+    becoming numeric (parsed into Decimal, then int, for every value)."""
+    sums = {f"s_{name}": Cast(Sum(name), BigIntegerField()) for name in COUNTERS}
+    if records:  # a record is one message
+        sums["s_messages"] = Count("id")
+    return sums
 
 
-def _rollup_sums() -> dict:
-    return {name: Sum(name) for name in COUNTERS}
+def _grouped(
+    queryset: QuerySet,
+    group_by: tuple[str, ...] = (),
+    *,
+    records: bool = False,
+    slot: tuple[str, int] | None = None,
+) -> QuerySet:
+    """A grouped sum selecting (key columns…, counters…): the slot first when given, then
+    `group_by`; without either, one constant key column (a constant adds no GROUP BY)."""
+    sums = _sums(records=records)
+    names = list(group_by)
+    if slot is not None:
+        queryset = queryset.annotate(s_slot=EpochSlot(slot[0], slot[1]))
+        names.insert(0, "s_slot")
+    if not names:
+        queryset = queryset.annotate(s_all=Value(1, output_field=IntegerField()))
+        names = ["s_all"]
+    return queryset.order_by().values(*names).annotate(**sums).values_list(*names, *sums)
+
+
+def _fetch(*querysets: QuerySet) -> list[tuple]:
+    """The rows of all `querysets` (same columns) in one round trip, as plain tuples.
+
+    One UNION ALL statement instead of one query per piece of a range, read with a plain cursor:
+    the ORM's per-value converters and row dicts cost more than the query itself once a grouping
+    has thousands of rows (a breakdown, a long series).
+    """
+    parts, params = [], []
+    for queryset in querysets:
+        sql, part_params = queryset.query.sql_with_params()
+        parts.append(sql)
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        return cursor.fetchall()
 
 
 # --- Cutting a range into days, hours and raw edges.
@@ -174,46 +218,49 @@ def _days_q(days: tuple[date | None, date | None]) -> Q:
 
 
 def _levels(flt: UsageFilter, group_by: tuple[str, ...]) -> tuple[Level, Level, Level]:
-    """(hourly, daily, all-time) levels able to answer this filter and grouping."""
-    per_family = not flt.needs_per_model_levels and set(group_by) <= {"model_family"}
-    if per_family:
-        return FAMILY_HOURLY, FAMILY_DAILY, TOTAL
-    return HOURLY, DAILY, TOTAL
-
-
-def _rows(queryset: QuerySet, group_by: tuple[str, ...], sums: dict) -> list[dict]:
-    if group_by:
-        return list(queryset.values(*group_by).annotate(**sums).order_by())
-    return [queryset.order_by().aggregate(**sums)]
+    """(hourly, daily, all-time) levels for this filter and grouping: the coarsest time levels
+    that have every dimension the query filters or groups by."""
+    needed = set(group_by) | flt.dimensions()
+    for hourly, daily in TIME_LEVELS:
+        if needed <= hourly.columns:
+            return hourly, daily, TOTAL
+    raise ValueError(f"no rollup groups by {sorted(needed)}")
 
 
 def aggregate(flt: UsageFilter, group_by: tuple[str, ...] = ()) -> dict[tuple, Sums]:
     """Sums per `group_by` key (the empty key when nothing is grouped) for the filter."""
     hourly, daily, total = _levels(flt, group_by)
     dims = flt.dimension_q()
-    results: dict[tuple, Sums] = {}
-
-    def collect(rows: list[dict]) -> None:
-        for row in rows:
-            if row.get("messages") is None:
-                continue
-            key = tuple(row[name] for name in group_by)
-            results.setdefault(key, Sums()).add_row(row)
-
     if flt.ts_from is None and flt.ts_to is None:
-        collect(_rows(total.model.objects.filter(dims), group_by, _rollup_sums()))
-        return results
+        rows = total.model.objects.filter(dims)
+        if set(total.key) <= set(group_by):
+            # Grouped by the whole all-time key: its rows are the answer, nothing to sum.
+            pieces = [rows.order_by().values_list(*group_by, *COUNTERS)]
+        else:
+            pieces = [_grouped(rows, group_by)]
+    else:
+        plan = plan_range(flt.ts_from, flt.ts_to)
+        pieces = []
+        if plan.raw:
+            records = UsageRecord.objects.filter(dims, _range_q("ts", plan.raw))
+            pieces.append(_grouped(records, group_by, records=True))
+        if plan.hours:
+            rows = hourly.model.objects.filter(dims, _range_q("hour", plan.hours))
+            pieces.append(_grouped(rows, group_by))
+        if plan.days is not None:
+            pieces.append(_grouped(daily.model.objects.filter(dims, _days_q(plan.days)), group_by))
 
-    plan = plan_range(flt.ts_from, flt.ts_to)
-    if plan.raw:
-        records = UsageRecord.objects.filter(dims, _range_q("ts", plan.raw))
-        collect(_rows(records, group_by, _record_sums()))
-    if plan.hours:
-        rows = hourly.model.objects.filter(dims, _range_q("hour", plan.hours))
-        collect(_rows(rows, group_by, _rollup_sums()))
-    if plan.days is not None:
-        rows = daily.model.objects.filter(dims, _days_q(plan.days))
-        collect(_rows(rows, group_by, _rollup_sums()))
+    width = len(group_by) or 1  # the constant key column when nothing is grouped
+    results: dict[tuple, Sums] = {}
+    for row in _fetch(*pieces):
+        if not row[width]:  # no messages: the empty aggregate of a piece
+            continue
+        key = row[: len(group_by)]
+        current = results.get(key)
+        if current is None:
+            results[key] = Sums(*row[width:])  # sums of a non-empty group are not NULL
+        else:
+            current.add(row[width:])
     return results
 
 
@@ -312,29 +359,24 @@ def _too_many_buckets() -> ApplicationError:
     )
 
 
-def _slot_rows(flt: UsageFilter, bounds: list[int]) -> list[tuple[int, dict]]:
-    """(slot start in ms, sums) rows covering [bounds[0], bounds[-1]), each inside one bucket."""
+def _slot_rows(flt: UsageFilter, bounds: list[int]) -> list[tuple]:
+    """(slot start in ms, counters…) rows covering [bounds[0], bounds[-1]), each slot inside
+    one bucket: days or hours from the rollups when every edge allows, else raw records."""
     hourly, daily, _total = _levels(flt, ())
     dims = flt.dimension_q()
     start, end = from_ms_datetime(bounds[0]), from_ms_datetime(bounds[-1])
     if all(bound % DAY_MS == 0 for bound in bounds):
         rows = daily.model.objects.filter(dims, day__gte=start.date(), day__lt=end.date())
-        grouped = rows.values("day").annotate(**_rollup_sums()).order_by()
-        return [(epoch_ms(_midnight(row["day"])), row) for row in grouped]
-    if all(bound % HOUR_MS == 0 for bound in bounds):
+        slot, found = DAY_MS, _fetch(_grouped(rows, slot=("day", DAY_MS)))
+    elif all(bound % HOUR_MS == 0 for bound in bounds):
         rows = hourly.model.objects.filter(dims, hour__gte=start, hour__lt=end)
-        grouped = rows.values("hour").annotate(**_rollup_sums()).order_by()
-        return [(epoch_ms(row["hour"]), row) for row in grouped]
-    # Finer edges: raw records in slots that divide every edge, so no slot straddles two buckets.
-    slot = reduce(math.gcd, bounds)
-    records = UsageRecord.objects.filter(dims, ts__gte=start, ts__lt=end)
-    grouped = (
-        records.annotate(slot=EpochSlot("ts", slot))
-        .values("slot")
-        .annotate(**_record_sums())
-        .order_by()
-    )
-    return [(row["slot"] * slot, row) for row in grouped]
+        slot, found = HOUR_MS, _fetch(_grouped(rows, slot=("hour", HOUR_MS)))
+    else:
+        # Slots that divide every edge, so no slot straddles two buckets.
+        slot = reduce(math.gcd, bounds)
+        records = UsageRecord.objects.filter(dims, ts__gte=start, ts__lt=end)
+        found = _fetch(_grouped(records, records=True, slot=("ts", slot)))
+    return [(row[0] * slot, *row[1:]) for row in found]
 
 
 def timeseries(
@@ -343,10 +385,10 @@ def timeseries(
     """Contiguous, zero-filled buckets over [from, to) (widened to whole buckets)."""
     bounds = bucket_bounds(from_ms, to_ms, step_ms, tz)
     sums = [Sums() for _ in bounds[:-1]]
-    for slot_ms, row in _slot_rows(flt, bounds):
+    for slot_ms, *values in _slot_rows(flt, bounds):
         index = bisect.bisect_right(bounds, slot_ms) - 1
         if 0 <= index < len(sums):
-            sums[index].add_row(row)
+            sums[index].add(values)
     return {
         "from": bounds[0],
         "to": bounds[-1],
@@ -407,10 +449,10 @@ def user_detail(flt: UsageFilter) -> dict | None:
     per_machine: dict[tuple, Sums] = {}
     overall = Sums()
     for (family, machine), item in aggregate(flt, ("model_family", "machine")).items():
-        row = {name: getattr(item, name) for name in COUNTERS}
-        per_family.setdefault((family,), Sums()).add_row(row)
-        per_machine.setdefault((machine,), Sums()).add_row(row)
-        overall.add_row(row)
+        values = item.values()
+        per_family.setdefault((family,), Sums()).add(values)
+        per_machine.setdefault((machine,), Sums()).add(values)
+        overall.add(values)
     return {
         "user": flt.user,
         "totals": overall.totals(),
@@ -428,7 +470,8 @@ def _recent_hours(flt: UsageFilter, limit: int) -> list[tuple[datetime, datetime
     machine must not walk back through everyone's rows: every hourly row counts at least one
     message, so the newest `limit` rows cover every hour the answer can come from.
     """
-    rows = HOURLY.model.objects.filter(flt.dimension_q())
+    hourly, _daily, _total = _levels(flt, ())
+    rows = hourly.model.objects.filter(flt.dimension_q())
     if flt.ts_from is not None:
         rows = rows.filter(hour__gte=_floor_hour(flt.ts_from))
     if flt.ts_to is not None:
