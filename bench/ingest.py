@@ -19,7 +19,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from _common import django_setup, psycopg_dsn, server, truncate_usage
+from _common import describe, django_setup, psycopg_dsn, server, truncate_usage
 
 MODELS = [
     "claude-opus-4-6",
@@ -170,7 +170,7 @@ def main() -> None:
     print(
         f"HTTP ingest: {args.messages} messages in {elapsed:.2f} s = {http_rate:,.0f} messages/s "
         f"({args.clients} clients, batches of {args.batch} over {args.window_hours:g} h, "
-        f"{args.workers} workers; "
+        f"{describe(env, args.workers)}; "
         f"applied {applied}, stored {stored})"
     )
 

@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from _common import django_setup, percentile, psycopg_dsn, server, truncate_usage
+from _common import describe, django_setup, percentile, psycopg_dsn, server, truncate_usage
 
 USERS = 50
 MACHINES = 200
@@ -278,9 +278,9 @@ def main() -> None:
                 flush=True,
             )
     print(
-        f"({args.requests} HTTP requests per endpoint through gunicorn with {args.workers} "
-        f"uvicorn workers, one keep-alive client; {args.raw_samples} raw queries each with "
-        "psycopg, no HTTP)"
+        f"({args.requests} HTTP requests per endpoint, one keep-alive client, "
+        f"{describe(env, args.workers)}; {args.raw_samples} raw queries each with psycopg, "
+        "no HTTP)"
     )
 
 
