@@ -1,267 +1,43 @@
-"""Reads for usage. Every number comes from the coarsest rollup that answers the query exactly.
-
-A time range [from, to) is cut into whole UTC days (daily rollups), the whole hours at its edges
-(hourly rollups) and the sub-hour remainders (raw records, through the `ts` index). Without a
-range the all-time rollup answers. Time rollups come in four grains (see rollups.TIME_LEVELS):
-per family, per user × family, per machine × family and per user × machine × model; a query
-reads the coarsest one that has the dimensions it filters or groups by, so a fleet-wide or
-one-user series reads a few rows per hour or day, whatever the size of the fleet.
-"""
+"""Reads for usage: the /api/usage/* payloads, computed from the rollups (see aggregation)."""
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time
 from functools import reduce
 from zoneinfo import ZoneInfo
 
-from django.db import connection
-from django.db.models import BigIntegerField, Count, Func, IntegerField, Q, QuerySet, Sum, Value
-from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.errors import ApplicationError
+from usage.aggregation import (
+    DAY_MS,
+    HOUR,
+    HOUR_MS,
+    MICROS_PER_USD,
+    Sums,
+    UsageFilter,
+    aggregate,
+    correction,
+    epoch_ms,
+    fetch,
+    floor_hour,
+    from_ms_datetime,
+    grouped,
+    levels,
+    piece_rows,
+    range_q,
+)
 from usage.models import UsageRecord, UsageTotal
-from usage.rollups import COUNTERS, TIME_LEVELS, TOTAL, Level
 
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
-MICROS_PER_USD = 10**6
+__all__ = ["UsageFilter", "epoch_ms"]  # the API parses into these
 
 MAX_BUCKETS = 10_000
 MIN_STEP_MS = 60_000
 LEADERBOARD_BY = ("user", "machine", "model_family")
-
-
-@dataclass(frozen=True)
-class UsageFilter:
-    user: str | None = None
-    machine: str | None = None
-    model_family: str | None = None
-    ts_from: datetime | None = None  # inclusive
-    ts_to: datetime | None = None  # exclusive
-
-    def dimension_q(self) -> Q:
-        q = Q()
-        for name in ("user", "machine", "model_family"):
-            value = getattr(self, name)
-            if value is not None:
-                q &= Q(**{name: value})
-        return q
-
-    def dimensions(self) -> set[str]:
-        return {name for name in ("user", "machine", "model_family") if getattr(self, name)}
-
-
-@dataclass(slots=True)
-class Sums:
-    """The COUNTERS of one group, in COUNTERS order."""
-
-    messages: int = 0
-    input: int = 0
-    cache_creation: int = 0
-    cache_creation_1h: int = 0
-    cache_read: int = 0
-    output: int = 0
-    reasoning: int = 0
-    tokens_weighted: int = 0
-    cost_micros: int = 0
-
-    def add(self, values: Sequence[int]) -> None:
-        for name, value in zip(COUNTERS, values, strict=True):
-            setattr(self, name, getattr(self, name) + (value or 0))
-
-    def values(self) -> tuple[int, ...]:
-        return tuple(getattr(self, name) for name in COUNTERS)
-
-    @property
-    def tokens_raw(self) -> int:
-        return self.input + self.cache_creation + self.cache_read + self.output
-
-    @property
-    def cost_usd(self) -> float:
-        return self.cost_micros / MICROS_PER_USD
-
-    def totals(self) -> dict:
-        """The `totals` object of /api/usage/totals."""
-        return {
-            "input": self.input,
-            "cacheCreation": self.cache_creation,
-            "cacheRead": self.cache_read,
-            "output": self.output,
-            "sum": self.tokens_raw,
-            "messages": self.messages,
-            "costUsd": self.cost_usd,
-        }
-
-
-assert tuple(item.name for item in fields(Sums)) == COUNTERS
-
-
-def _sums(*, records: bool) -> dict:
-    """Aggregates named s_<counter>, in COUNTERS order. Cast keeps PostgreSQL's SUM(bigint) from
-    becoming numeric (parsed into Decimal, then int, for every value)."""
-    sums = {f"s_{name}": Cast(Sum(name), BigIntegerField()) for name in COUNTERS}
-    if records:  # a record is one message
-        sums["s_messages"] = Count("id")
-    return sums
-
-
-def _grouped(
-    queryset: QuerySet,
-    group_by: tuple[str, ...] = (),
-    *,
-    records: bool = False,
-    slot: tuple[str, int] | None = None,
-) -> QuerySet:
-    """A grouped sum selecting (key columns…, counters…): the slot first when given, then
-    `group_by`; without either, one constant key column (a constant adds no GROUP BY)."""
-    sums = _sums(records=records)
-    names = list(group_by)
-    if slot is not None:
-        queryset = queryset.annotate(s_slot=EpochSlot(slot[0], slot[1]))
-        names.insert(0, "s_slot")
-    if not names:
-        queryset = queryset.annotate(s_all=Value(1, output_field=IntegerField()))
-        names = ["s_all"]
-    return queryset.order_by().values(*names).annotate(**sums).values_list(*names, *sums)
-
-
-def _fetch(*querysets: QuerySet) -> list[tuple]:
-    """The rows of all `querysets` (same columns) in one round trip, as plain tuples.
-
-    One UNION ALL statement instead of one query per piece of a range, read with a plain cursor:
-    the ORM's per-value converters and row dicts cost more than the query itself once a grouping
-    has thousands of rows (a breakdown, a long series).
-    """
-    parts, params = [], []
-    for queryset in querysets:
-        sql, part_params = queryset.query.sql_with_params()
-        parts.append(sql)
-        params.extend(part_params)
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        return cursor.fetchall()
-
-
-# --- Cutting a range into days, hours and raw edges.
-
-
-@dataclass
-class RangePlan:
-    raw: list[tuple[datetime, datetime]]
-    hours: list[tuple[datetime, datetime]]
-    days: tuple[date | None, date | None] | None  # [first, last) with open ends as None
-
-
-def _floor_hour(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _ceil_hour(value: datetime) -> datetime:
-    floor = _floor_hour(value)
-    return floor if floor == value else floor + HOUR
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-def plan_range(ts_from: datetime | None, ts_to: datetime | None) -> RangePlan:
-    """Cut [ts_from, ts_to) into raw edges, whole hours and whole days (open ends allowed)."""
-    plan = RangePlan(raw=[], hours=[], days=None)
-    hour_lo = _ceil_hour(ts_from) if ts_from is not None else None
-    hour_hi = _floor_hour(ts_to) if ts_to is not None else None
-    if hour_lo is not None and hour_hi is not None and hour_lo >= hour_hi:
-        if ts_from < ts_to:
-            plan.raw.append((ts_from, ts_to))
-        return plan
-    if hour_lo is not None and ts_from < hour_lo:
-        plan.raw.append((ts_from, hour_lo))
-    if hour_hi is not None and hour_hi < ts_to:
-        plan.raw.append((hour_hi, ts_to))
-
-    day_lo = None
-    if hour_lo is not None:
-        day_lo = hour_lo.date() + (DAY if hour_lo.hour else timedelta(0))
-    day_hi = hour_hi.date() if hour_hi is not None else None
-    if day_lo is not None and day_hi is not None and day_lo >= day_hi:
-        plan.hours.append((hour_lo, hour_hi))
-        return plan
-    if hour_lo is not None and hour_lo < _midnight(day_lo):
-        plan.hours.append((hour_lo, _midnight(day_lo)))
-    if hour_hi is not None and _midnight(day_hi) < hour_hi:
-        plan.hours.append((_midnight(day_hi), hour_hi))
-    plan.days = (day_lo, day_hi)
-    return plan
-
-
-def _range_q(column: str, ranges: Iterable[tuple]) -> Q:
-    q = Q()
-    for start, end in ranges:
-        q |= Q(**{f"{column}__gte": start, f"{column}__lt": end})
-    return q
-
-
-def _days_q(days: tuple[date | None, date | None]) -> Q:
-    q = Q()
-    if days[0] is not None:
-        q &= Q(day__gte=days[0])
-    if days[1] is not None:
-        q &= Q(day__lt=days[1])
-    return q
-
-
-def _levels(flt: UsageFilter, group_by: tuple[str, ...]) -> tuple[Level, Level, Level]:
-    """(hourly, daily, all-time) levels for this filter and grouping: the coarsest time levels
-    that have every dimension the query filters or groups by."""
-    needed = set(group_by) | flt.dimensions()
-    for hourly, daily in TIME_LEVELS:
-        if needed <= hourly.columns:
-            return hourly, daily, TOTAL
-    raise ValueError(f"no rollup groups by {sorted(needed)}")
-
-
-def aggregate(flt: UsageFilter, group_by: tuple[str, ...] = ()) -> dict[tuple, Sums]:
-    """Sums per `group_by` key (the empty key when nothing is grouped) for the filter."""
-    hourly, daily, total = _levels(flt, group_by)
-    dims = flt.dimension_q()
-    if flt.ts_from is None and flt.ts_to is None:
-        rows = total.model.objects.filter(dims)
-        if set(total.key) <= set(group_by):
-            # Grouped by the whole all-time key: its rows are the answer, nothing to sum.
-            pieces = [rows.order_by().values_list(*group_by, *COUNTERS)]
-        else:
-            pieces = [_grouped(rows, group_by)]
-    else:
-        plan = plan_range(flt.ts_from, flt.ts_to)
-        pieces = []
-        if plan.raw:
-            records = UsageRecord.objects.filter(dims, _range_q("ts", plan.raw))
-            pieces.append(_grouped(records, group_by, records=True))
-        if plan.hours:
-            rows = hourly.model.objects.filter(dims, _range_q("hour", plan.hours))
-            pieces.append(_grouped(rows, group_by))
-        if plan.days is not None:
-            pieces.append(_grouped(daily.model.objects.filter(dims, _days_q(plan.days)), group_by))
-
-    width = len(group_by) or 1  # the constant key column when nothing is grouped
-    results: dict[tuple, Sums] = {}
-    for row in _fetch(*pieces):
-        if not row[width]:  # no messages: the empty aggregate of a piece
-            continue
-        key = row[: len(group_by)]
-        current = results.get(key)
-        if current is None:
-            results[key] = Sums(*row[width:])  # sums of a non-empty group are not NULL
-        else:
-            current.add(row[width:])
-    return results
+# Above this many correction pieces a series reads its whole span instead of OR-ing ranges.
+MAX_CORRECTION_RANGES = 200
 
 
 def totals(flt: UsageFilter) -> Sums:
@@ -286,42 +62,6 @@ def totals_payload(
 # --- Time series.
 
 
-class EpochSlot(Func):
-    """floor(epoch milliseconds / slot) of a datetime column, on PostgreSQL and SQLite."""
-
-    output_field = BigIntegerField()
-
-    def __init__(self, expression, slot_ms: int) -> None:
-        super().__init__(expression)
-        self.slot_ms = int(slot_ms)
-
-    def as_sql(self, compiler, connection, **extra):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"FLOOR(EXTRACT(EPOCH FROM {sql}) * 1000 / {self.slot_ms})::bigint", params
-
-    def as_sqlite(self, compiler, connection, **extra):
-        sql, params = compiler.compile(self.source_expressions[0])
-        # Django stores UTC text; '%f' is "SS.SSS", so seconds * 1000 + its milliseconds is exact.
-        millis = (
-            f"(CAST(strftime('%%s', {sql}) AS INTEGER) * 1000"
-            f" + CAST(substr(strftime('%%f', {sql}), 4, 3) AS INTEGER))"
-        )
-        return f"({millis} / {self.slot_ms})", [*params, *params]
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MILLISECOND = timedelta(milliseconds=1)
-
-
-def epoch_ms(value: datetime) -> int:
-    """Exact epoch milliseconds (floored), without going through a float."""
-    return (value - EPOCH) // MILLISECOND
-
-
-def from_ms_datetime(value: int) -> datetime:
-    return EPOCH + value * MILLISECOND
-
-
 def bucket_bounds(from_ms: int, to_ms: int, step_ms: int, tz: ZoneInfo | None) -> list[int]:
     """Bucket edges in epoch ms: bucket i is [bounds[i], bounds[i + 1]).
 
@@ -338,8 +78,8 @@ def bucket_bounds(from_ms: int, to_ms: int, step_ms: int, tz: ZoneInfo | None) -
         ordinal = (first_day.toordinal() - 1) // days * days + 1
         bounds: list[int] = []
         while not bounds or bounds[-1] < to_ms or len(bounds) < 2:
-            midnight = datetime.combine(date.fromordinal(ordinal), time(0), tzinfo=tz)
-            bounds.append(epoch_ms(midnight))
+            local_midnight = datetime.combine(date.fromordinal(ordinal), time(0), tzinfo=tz)
+            bounds.append(epoch_ms(local_midnight))
             if len(bounds) > MAX_BUCKETS + 1:
                 raise _too_many_buckets()
             ordinal += days
@@ -359,24 +99,87 @@ def _too_many_buckets() -> ApplicationError:
     )
 
 
-def _slot_rows(flt: UsageFilter, bounds: list[int]) -> list[tuple]:
-    """(slot start in ms, counters…) rows covering [bounds[0], bounds[-1]), each slot inside
-    one bucket: days or hours from the rollups when every edge allows, else raw records."""
-    hourly, daily, _total = _levels(flt, ())
-    dims = flt.dimension_q()
-    start, end = from_ms_datetime(bounds[0]), from_ms_datetime(bounds[-1])
-    if all(bound % DAY_MS == 0 for bound in bounds):
-        rows = daily.model.objects.filter(dims, day__gte=start.date(), day__lt=end.date())
-        slot, found = DAY_MS, _fetch(_grouped(rows, slot=("day", DAY_MS)))
-    elif all(bound % HOUR_MS == 0 for bound in bounds):
-        rows = hourly.model.objects.filter(dims, hour__gte=start, hour__lt=end)
-        slot, found = HOUR_MS, _fetch(_grouped(rows, slot=("hour", HOUR_MS)))
+def _slot_sums(flt: UsageFilter, bounds: list[int], sums: list[Sums]) -> None:
+    """Hour or raw slots that each fall inside one bucket, added to that bucket."""
+    pair = levels(flt)
+    span = [(from_ms_datetime(bounds[0]), from_ms_datetime(bounds[-1]))]
+    if all(bound % HOUR_MS == 0 for bound in bounds):
+        slot = HOUR_MS
+        rows = fetch(grouped(piece_rows("hour", span, flt, pair), slot=("hour", slot)))
     else:
         # Slots that divide every edge, so no slot straddles two buckets.
         slot = reduce(math.gcd, bounds)
-        records = UsageRecord.objects.filter(dims, ts__gte=start, ts__lt=end)
-        found = _fetch(_grouped(records, records=True, slot=("ts", slot)))
-    return [(row[0] * slot, *row[1:]) for row in found]
+        records = piece_rows("raw", span, flt, pair)
+        rows = fetch(grouped(records, records=True, slot=("ts", slot)))
+    for _sign, number, *values in rows:
+        index = bisect.bisect_right(bounds, number * slot) - 1
+        if 0 <= index < len(sums):
+            sums[index].add(values)
+
+
+def _day_sums(flt: UsageFilter, bounds: list[int], sums: list[Sums]) -> None:
+    """Buckets of whole (possibly local) days: bucket i = days[d_i, d_i+1) + C_i+1 − C_i, with
+    d and C from aggregation.correction. Local midnights cost a few hours per edge rather than
+    every hour of the range; UTC midnights cost nothing more than the daily rows."""
+    pair = levels(flt)
+    days: list[int] = []
+    corrections: dict[str, list[tuple[int, int, int, int]]] = {"hour": [], "raw": []}
+    for edge, bound in enumerate(bounds):
+        day, pieces = correction(from_ms_datetime(bound))
+        days.append(epoch_ms(day))
+        for piece in pieces:
+            corrections[piece.kind].append(
+                (epoch_ms(piece.start), epoch_ms(piece.end), piece.sign, edge)
+            )
+
+    # The sign column tags each row's grain: 1 days, 2 hours, 3 raw slots.
+    first_day, last_day = from_ms_datetime(days[0]).date(), from_ms_datetime(days[-1]).date()
+    querysets = [
+        grouped(piece_rows("day", [(first_day, last_day)], flt, pair), slot=("day", DAY_MS), sign=1)
+    ]
+    slot_of = {"hour": HOUR_MS}
+    for tag, kind, column in ((2, "hour", "hour"), (3, "raw", "ts")):
+        pieces = sorted(corrections[kind])
+        corrections[kind] = pieces
+        if not pieces:
+            continue
+        if kind == "raw":
+            slot_of[kind] = reduce(math.gcd, [edge for piece in pieces for edge in piece[:2]])
+        ranges = [(start, end) for start, end, _sign, _edge in pieces]
+        if len(ranges) > MAX_CORRECTION_RANGES:
+            ranges = [(ranges[0][0], max(end for _start, end in ranges))]
+        as_times = [(from_ms_datetime(start), from_ms_datetime(end)) for start, end in ranges]
+        querysets.append(
+            grouped(
+                piece_rows(kind, as_times, flt, pair),
+                records=kind == "raw",
+                sign=tag,
+                slot=(column, slot_of[kind]),
+            )
+        )
+
+    starts = {kind: [piece[0] for piece in pieces] for kind, pieces in corrections.items()}
+    for tag, number, *values in fetch(*querysets):
+        if tag == 1:
+            index = bisect.bisect_right(days, number * DAY_MS) - 1
+            if 0 <= index < len(sums):
+                sums[index].add(values)
+            continue
+        kind = "hour" if tag == 2 else "raw"
+        slot_ms = number * slot_of[kind]
+        # Correction pieces of one grain never overlap: edges are at least 23 hours apart and
+        # each piece lies within 12.5 hours of its own edge.
+        position = bisect.bisect_right(starts[kind], slot_ms) - 1
+        if position < 0:
+            continue
+        start, end, sign, edge = corrections[kind][position]
+        if not start <= slot_ms < end:
+            continue  # read only because a long series reads its whole span
+        # C of edge i counts + in bucket i − 1 and − in bucket i.
+        if edge > 0:
+            sums[edge - 1].add(values, sign)
+        if edge < len(sums):
+            sums[edge].add(values, -sign)
 
 
 def timeseries(
@@ -385,10 +188,10 @@ def timeseries(
     """Contiguous, zero-filled buckets over [from, to) (widened to whole buckets)."""
     bounds = bucket_bounds(from_ms, to_ms, step_ms, tz)
     sums = [Sums() for _ in bounds[:-1]]
-    for slot_ms, *values in _slot_rows(flt, bounds):
-        index = bisect.bisect_right(bounds, slot_ms) - 1
-        if 0 <= index < len(sums):
-            sums[index].add(values)
+    if step_ms % DAY_MS == 0:
+        _day_sums(flt, bounds, sums)
+    else:
+        _slot_sums(flt, bounds, sums)
     return {
         "from": bounds[0],
         "to": bounds[-1],
@@ -464,21 +267,29 @@ def user_detail(flt: UsageFilter) -> dict | None:
 
 
 def _recent_hours(flt: UsageFilter, limit: int) -> list[tuple[datetime, datetime]]:
-    """Hour ranges holding the newest `limit` records of a filtered feed, from the hourly rollup.
+    """Hour ranges holding the newest `limit` records of a filtered feed, from a rollup.
 
     Records have only the `ts` index (every index costs ingest), so a feed for one user or
-    machine must not walk back through everyone's rows: every hourly row counts at least one
-    message, so the newest `limit` rows cover every hour the answer can come from.
+    machine must not walk back through everyone's rows. The rollup counts each hour's messages
+    exactly, so the newest hours until `limit` messages are all the feed can come from.
     """
-    hourly, _daily, _total = _levels(flt, ())
+    hourly, _daily = levels(flt)
     rows = hourly.model.objects.filter(flt.dimension_q())
     if flt.ts_from is not None:
-        rows = rows.filter(hour__gte=_floor_hour(flt.ts_from))
+        rows = rows.filter(hour__gte=floor_hour(flt.ts_from))
     if flt.ts_to is not None:
         rows = rows.filter(hour__lt=flt.ts_to)
-    hours = sorted(set(rows.order_by("-hour").values_list("hour", flat=True)[:limit]))
+    hours: list[datetime] = []
+    seen = 0
+    # Every rollup row counts at least one message, so `limit` rows always suffice.
+    for hour, messages in rows.order_by("-hour").values_list("hour", "messages")[:limit]:
+        if seen >= limit and hour != hours[-1]:
+            break
+        if not hours or hours[-1] != hour:
+            hours.append(hour)
+        seen += messages
     ranges: list[tuple[datetime, datetime]] = []
-    for hour in hours:
+    for hour in reversed(hours):
         if ranges and ranges[-1][1] == hour:
             ranges[-1] = (ranges[-1][0], hour + HOUR)
         else:
@@ -498,7 +309,7 @@ def recent(flt: UsageFilter, *, limit: int) -> dict:
         hours = _recent_hours(flt, limit)
         if not hours:
             return {"entries": []}
-        records = records.filter(dims, _range_q("ts", hours))
+        records = records.filter(dims, range_q("ts", hours))
     rows = records.order_by("-ts", "-id").values(
         "message_id",
         "user",

@@ -24,7 +24,7 @@ from usage.records import InsertResult, NewRecord
 from usage.rollups import RECORD_COUNTERS, Deltas, hour_of, rollups_apply, rollups_prune
 from usage.signals import usage_changed
 
-# Column order of the raw INSERT; `_priced_row` builds tuples in exactly this order.
+# Column order of the records INSERT; `_insert_returning` builds rows in exactly this order.
 RECORD_COLUMNS = (
     "message_id",
     "source",

@@ -190,3 +190,31 @@ def test_it_refuses_bad_steps_ranges_and_zones_with_400(api_client, frozen_now, 
 
     assert response.status_code == 400
     assert field in response.json()["fields"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "days"),
+    [
+        ("America/New_York", 12),
+        ("Australia/Adelaide", 12),  # +10:30 / +9:30: half-hour local midnights
+        ("Asia/Kolkata", 12),
+        ("Europe/Paris", 260),  # more edges than one query ORs together
+    ],
+)
+def test_it_matches_the_raw_rows_bucket_by_bucket_in_any_zone(api_client, frozen_now, zone, days):
+    start = NOW - timedelta(days=days)
+    stamps = [start + timedelta(minutes=37 * n + n % 7, seconds=n % 50) for n in range(300)]
+    stamps += [start + timedelta(days=n, hours=n % 24) for n in range(days)]
+    seed(*[record(f"m{n}", ts, output=n + 1) for n, ts in enumerate(stamps)])
+
+    body = _series(api_client, **{"from": _ms(start), "to": _ms(NOW)}, step=DAY_MS, tz=zone)
+
+    edges = [bucket["ts"] for bucket in body["buckets"]] + [body["to"]]
+    for bucket, end in zip(body["buckets"], edges[1:], strict=True):
+        rows = UsageRecord.objects.filter(
+            ts__gte=datetime.fromtimestamp(bucket["ts"] / 1000, tz=UTC),
+            ts__lt=datetime.fromtimestamp(end / 1000, tz=UTC),
+        )
+        assert bucket["messages"] == rows.count()
+        assert bucket["costUsd"] == sum(row.cost_micros for row in rows) / 10**6
+    assert sum(bucket["messages"] for bucket in body["buckets"]) == len(stamps)

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from usage.selectors import plan_range
+from usage.aggregation import Piece, plan_range
 
 from .conftest import NOW, raw_sums, record, seed
 
@@ -48,6 +48,10 @@ RANGES = [
     (T - timedelta(days=1), T + timedelta(days=2)),  # whole days only
     (T + timedelta(hours=1), T + timedelta(hours=3)),  # whole hours only
     (T + timedelta(seconds=1), T + timedelta(days=2, seconds=-1)),
+    (T + timedelta(hours=13, minutes=50), T + timedelta(days=2, hours=13, minutes=10)),
+    (T - timedelta(minutes=20), T + timedelta(days=1, minutes=40)),
+    (T + timedelta(hours=11), T + timedelta(hours=23, minutes=59)),
+    (T + timedelta(hours=12, minutes=30), T + timedelta(days=1, hours=12, minutes=30)),
 ]
 
 
@@ -124,18 +128,30 @@ def test_it_answers_zeros_and_the_time_when_nothing_is_stored(api_client, frozen
     }
 
 
-def test_it_cuts_a_range_into_raw_edges_hours_and_days():
-    plan = plan_range(
-        datetime(2026, 11, 18, 22, 15, tzinfo=UTC), datetime(2026, 11, 21, 3, 40, tzinfo=UTC)
-    )
+def test_it_cuts_a_range_into_signed_days_hours_and_raw_edges():
+    def at(day: int, hour: int, minute: int = 0) -> datetime:
+        return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
 
-    assert plan.raw == [
-        (datetime(2026, 11, 18, 22, 15, tzinfo=UTC), datetime(2026, 11, 18, 23, tzinfo=UTC)),
-        (datetime(2026, 11, 21, 3, tzinfo=UTC), datetime(2026, 11, 21, 3, 40, tzinfo=UTC)),
+    pieces = plan_range(at(18, 22, 15), at(21, 3, 40))
+
+    # Each end goes to its nearest hour, then to that hour's nearest midnight.
+    assert pieces == [
+        Piece("hour", at(18, 22), at(19, 0), 1),
+        Piece("raw", at(18, 22), at(18, 22, 15), -1),
+        Piece("hour", at(21, 0), at(21, 4), 1),
+        Piece("raw", at(21, 3, 40), at(21, 4), -1),
+        Piece("day", date(2026, 11, 19), date(2026, 11, 21), 1),
     ]
-    assert plan.hours == [
-        (datetime(2026, 11, 18, 23, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC)),
-        (datetime(2026, 11, 21, tzinfo=UTC), datetime(2026, 11, 21, 3, tzinfo=UTC)),
+    assert plan_range(at(18, 10, 5), at(18, 13, 50)) == [
+        Piece("raw", at(18, 10), at(18, 10, 5), -1),
+        Piece("hour", at(18, 10), at(18, 14), 1),
+        Piece("raw", at(18, 13, 50), at(18, 14), -1),
     ]
-    assert plan.days == (date(2026, 11, 19), date(2026, 11, 21))
-    assert plan_range(None, None).days == (None, None)
+    assert plan_range(at(18, 10, 5), at(18, 10, 50)) == [
+        Piece("raw", at(18, 10, 5), at(18, 10, 50), 1)
+    ]
+    assert plan_range(None, at(18, 13)) == [
+        Piece("hour", at(18, 13), at(19, 0), -1),
+        Piece("day", None, date(2026, 11, 19), 1),
+    ]
+    assert plan_range(None, None) is None
