@@ -25,8 +25,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import BigIntegerField, Count, Func, IntegerField, Q, QuerySet, Sum, Value
-from django.db.models.functions import Cast
+from django.db.models import Q
 
 from usage.models import UsageRecord
 from usage.rollups import COUNTERS, TIME_LEVELS, TOTAL, Level
@@ -196,30 +195,14 @@ def plan_range(ts_from: datetime | None, ts_to: datetime | None) -> list[Piece] 
     return pieces
 
 
-# --- Reading the pieces.
+# --- Reading the pieces: one UNION ALL of hand-written grouped sums.
+#
+# Written by hand rather than with the ORM: building and compiling a dozen annotated querysets
+# per request cost several times the queries themselves, and the ORM's per-value converters and
+# row dicts cost more again once a grouping has thousands of rows. Only quoted identifiers from
+# model metadata and integers are put into the SQL; every value is a parameter.
 
-
-class EpochSlot(Func):
-    """floor(epoch milliseconds / slot) of a datetime or date column (PostgreSQL and SQLite)."""
-
-    output_field = BigIntegerField()
-
-    def __init__(self, expression, slot_ms: int) -> None:
-        super().__init__(expression)
-        self.slot_ms = int(slot_ms)
-
-    def as_sql(self, compiler, connection, **extra):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"FLOOR(EXTRACT(EPOCH FROM {sql}) * 1000 / {self.slot_ms})::bigint", params
-
-    def as_sqlite(self, compiler, connection, **extra):
-        sql, params = compiler.compile(self.source_expressions[0])
-        # Django stores UTC text; '%f' is "SS.SSS", so seconds * 1000 + its milliseconds is exact.
-        millis = (
-            f"(CAST(strftime('%%s', {sql}) AS INTEGER) * 1000"
-            f" + CAST(substr(strftime('%%f', {sql}), 4, 3) AS INTEGER))"
-        )
-        return f"({millis} / {self.slot_ms})", [*params, *params]
+TIME_COLUMN = {"raw": "ts", "hour": "hour", "day": "day"}
 
 
 def levels(flt: UsageFilter, group_by: Iterable[str] = ()) -> tuple[Level, Level]:
@@ -231,70 +214,112 @@ def levels(flt: UsageFilter, group_by: Iterable[str] = ()) -> tuple[Level, Level
     raise ValueError(f"no rollup groups by {sorted(needed)}")
 
 
+def epoch_slot_sql(column: str, slot_ms: int) -> str:
+    """floor(epoch milliseconds / slot) of a datetime or date column."""
+    slot_ms = int(slot_ms)
+    if connection.vendor == "sqlite":
+        # Django stores UTC text; '%f' is "SS.SSS", so seconds × 1000 + its milliseconds is exact.
+        millis = (
+            f"(CAST(strftime('%%s', {column}) AS INTEGER) * 1000"
+            f" + CAST(substr(strftime('%%f', {column}), 4, 3) AS INTEGER))"
+        )
+        return f"({millis} / {slot_ms})"
+    return f"FLOOR(EXTRACT(EPOCH FROM {column}) * 1000 / {slot_ms})::bigint"
+
+
+def _adapt(column: str, value):
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, date) and column == "day":
+        return connection.ops.adapt_datefield_value(value)
+    return value
+
+
 def range_q(column: str, ranges: Iterable[tuple]) -> Q:
+    """ORM filter for `column` within any of the [start, end) ranges."""
     q = Q()
     for start, end in ranges:
-        bounds = {}
-        if start is not None:
-            bounds[f"{column}__gte"] = start
-        if end is not None:
-            bounds[f"{column}__lt"] = end
-        q |= Q(**bounds)
+        q |= Q(**{f"{column}__gte": start, f"{column}__lt": end})
     return q
 
 
-def piece_rows(kind: str, ranges: Iterable[tuple], flt: UsageFilter, pair: tuple) -> QuerySet:
-    """The rows of one grain within `ranges`: records, or the hourly or daily level of `pair`."""
-    if kind == "raw":
-        return UsageRecord.objects.filter(flt.dimension_q(), range_q("ts", ranges))
-    hourly, daily = pair
-    if kind == "hour":
-        return hourly.model.objects.filter(flt.dimension_q(), range_q("hour", ranges))
-    return daily.model.objects.filter(flt.dimension_q(), range_q("day", ranges))
+@dataclass(frozen=True)
+class Select:
+    sql: str
+    params: list
 
 
-def grouped(
-    queryset: QuerySet,
-    group_by: Sequence[str] = (),
+def select_sums(
+    kind: str,
+    ranges: Iterable[tuple],
+    flt: UsageFilter,
+    pair: tuple[Level, Level] | None = None,
     *,
-    records: bool = False,
-    sign: int = 1,
-    slot: tuple[str, int] | None = None,
-) -> QuerySet:
-    """A grouped sum selecting (sign, slot?, group values…, counters…).
+    group_by: Sequence[str] = (),
+    tag: int = 1,
+    slot_ms: int | None = None,
+) -> Select:
+    """SELECT tag, slot?, group values…, counters… summed over one grain ("raw" records,
+    "hour" or "day" rollups of `pair`, or the "total" rollup) within `ranges`, grouped.
 
-    The sign is a constant column (a constant adds no GROUP BY), so signed pieces can share one
-    UNION ALL. Cast keeps PostgreSQL's SUM(bigint) from becoming numeric (parsed into Decimal,
-    then int, for every value).
+    `tag` is a constant (a sign, or which grain a row came from) so pieces share one UNION ALL.
     """
-    sums = {f"s_{name}": Cast(Sum(name), BigIntegerField()) for name in COUNTERS}
-    if records:  # a record is one message
-        sums["s_messages"] = Count("id")
-    queryset = queryset.annotate(s_sign=Value(sign, output_field=IntegerField()))
-    names = ["s_sign"]
-    if slot is not None:
-        queryset = queryset.annotate(s_slot=EpochSlot(*slot))
-        names.append("s_slot")
-    names.extend(group_by)
-    return queryset.order_by().values(*names).annotate(**sums).values_list(*names, *sums)
+    qn = connection.ops.quote_name
+    if kind == "raw":
+        model = UsageRecord
+    elif kind == "total":
+        model = TOTAL.model
+    else:
+        model = pair[0].model if kind == "hour" else pair[1].model
+    columns = [str(int(tag))]
+    if slot_ms is not None:
+        columns.append(epoch_slot_sql(qn(TIME_COLUMN[kind]), slot_ms))
+    columns.extend(qn(name) for name in group_by)
+    grouping = list(range(2, len(columns) + 1))
+    if kind == "total" and set(TOTAL.key) <= set(group_by):
+        # Grouped by the whole all-time key: its rows are the answer, nothing to sum.
+        columns.extend(qn(name) for name in COUNTERS)
+        grouping = []
+    elif kind == "raw":
+        columns.append("COUNT(*)")
+        columns.extend(f"CAST(SUM({qn(name)}) AS BIGINT)" for name in COUNTERS[1:])
+    else:
+        columns.extend(f"CAST(SUM({qn(name)}) AS BIGINT)" for name in COUNTERS)
+
+    where, params = [], []
+    for name in DIMENSIONS:
+        value = getattr(flt, name)
+        if value is not None:
+            where.append(f"{qn(name)} = %s")
+            params.append(value)
+    if kind != "total":
+        column = qn(TIME_COLUMN[kind])
+        alternatives = []
+        for start, end in ranges:
+            bounds = []
+            if start is not None:
+                bounds.append(f"{column} >= %s")
+                params.append(_adapt(TIME_COLUMN[kind], start))
+            if end is not None:
+                bounds.append(f"{column} < %s")
+                params.append(_adapt(TIME_COLUMN[kind], end))
+            alternatives.append("(" + (" AND ".join(bounds) or "1 = 1") + ")")
+        where.append("(" + " OR ".join(alternatives) + ")")
+    sql = f"SELECT {', '.join(columns)} FROM {qn(model._meta.db_table)}"  # noqa: S608
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    if grouping:
+        sql += " GROUP BY " + ", ".join(str(position) for position in grouping)
+    return Select(sql, params)
 
 
-def fetch(*querysets: QuerySet) -> list[tuple]:
-    """The rows of all `querysets` (same columns) in one round trip, as plain tuples.
-
-    One UNION ALL statement instead of one query per piece, read with a plain cursor: the ORM's
-    per-value converters and row dicts cost more than the query itself once a grouping has
-    thousands of rows (a breakdown, a long series).
-    """
-    if not querysets:
+def fetch(*selects: Select) -> list[tuple]:
+    """The rows of all `selects` (same columns) in one round trip, as plain tuples."""
+    if not selects:
         return []
-    parts, params = [], []
-    for queryset in querysets:
-        sql, part_params = queryset.query.sql_with_params()
-        parts.append(sql)
-        params.extend(part_params)
+    params = [value for select in selects for value in select.params]
     with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
+        cursor.execute(" UNION ALL ".join(select.sql for select in selects), params)
         return cursor.fetchall()
 
 
@@ -302,32 +327,26 @@ def aggregate(flt: UsageFilter, group_by: tuple[str, ...] = ()) -> dict[tuple, S
     """Sums per `group_by` key (the empty key when nothing is grouped); empty groups left out."""
     pieces = plan_range(flt.ts_from, flt.ts_to)
     if pieces is None:
-        rows = TOTAL.model.objects.filter(flt.dimension_q())
-        if set(TOTAL.key) <= set(group_by):
-            # Grouped by the whole all-time key: its rows are the answer, nothing to sum.
-            plain = rows.order_by().annotate(s_sign=Value(1, output_field=IntegerField()))
-            querysets = [plain.values_list("s_sign", *group_by, *COUNTERS)]
-        else:
-            querysets = [grouped(rows, group_by)]
+        selects = [select_sums("total", [], flt, group_by=group_by)]
     else:
         pair = levels(flt, group_by)
-        querysets = [
-            grouped(
-                piece_rows(piece.kind, [(piece.start, piece.end)], flt, pair),
-                group_by,
-                records=piece.kind == "raw",
-                sign=piece.sign,
+        selects = [
+            select_sums(
+                piece.kind, [(piece.start, piece.end)], flt, pair, group_by=group_by, tag=piece.sign
             )
             for piece in pieces
         ]
     width = len(group_by)
     results: dict[tuple, Sums] = {}
-    for sign, *row in fetch(*querysets):
+    for sign, *row in fetch(*selects):
         if not row[width]:  # no messages: the empty aggregate of a piece
             continue
         key = tuple(row[:width])
         current = results.get(key)
         if current is None:
-            current = results[key] = Sums()
-        current.add(row[width:], sign)
+            # Sums of a group that has messages are not NULL.
+            values = row[width:] if sign == 1 else [-value for value in row[width:]]
+            results[key] = Sums(*values)
+        else:
+            current.add(row[width:], sign)
     return {key: item for key, item in results.items() if item.messages}

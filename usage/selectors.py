@@ -24,10 +24,9 @@ from usage.aggregation import (
     fetch,
     floor_hour,
     from_ms_datetime,
-    grouped,
     levels,
-    piece_rows,
     range_q,
+    select_sums,
 )
 from usage.models import UsageRecord, UsageTotal
 
@@ -101,17 +100,15 @@ def _too_many_buckets() -> ApplicationError:
 
 def _slot_sums(flt: UsageFilter, bounds: list[int], sums: list[Sums]) -> None:
     """Hour or raw slots that each fall inside one bucket, added to that bucket."""
-    pair = levels(flt)
     span = [(from_ms_datetime(bounds[0]), from_ms_datetime(bounds[-1]))]
     if all(bound % HOUR_MS == 0 for bound in bounds):
         slot = HOUR_MS
-        rows = fetch(grouped(piece_rows("hour", span, flt, pair), slot=("hour", slot)))
+        select = select_sums("hour", span, flt, levels(flt), slot_ms=slot)
     else:
         # Slots that divide every edge, so no slot straddles two buckets.
         slot = reduce(math.gcd, bounds)
-        records = piece_rows("raw", span, flt, pair)
-        rows = fetch(grouped(records, records=True, slot=("ts", slot)))
-    for _sign, number, *values in rows:
+        select = select_sums("raw", span, flt, slot_ms=slot)
+    for _tag, number, *values in fetch(select):
         index = bisect.bisect_right(bounds, number * slot) - 1
         if 0 <= index < len(sums):
             sums[index].add(values)
@@ -132,15 +129,12 @@ def _day_sums(flt: UsageFilter, bounds: list[int], sums: list[Sums]) -> None:
                 (epoch_ms(piece.start), epoch_ms(piece.end), piece.sign, edge)
             )
 
-    # The sign column tags each row's grain: 1 days, 2 hours, 3 raw slots.
-    first_day, last_day = from_ms_datetime(days[0]).date(), from_ms_datetime(days[-1]).date()
-    querysets = [
-        grouped(piece_rows("day", [(first_day, last_day)], flt, pair), slot=("day", DAY_MS), sign=1)
-    ]
+    # The tag column says which grain a row comes from: 1 days, 2 hours, 3 raw slots.
+    span = [(from_ms_datetime(days[0]).date(), from_ms_datetime(days[-1]).date())]
+    selects = [select_sums("day", span, flt, pair, slot_ms=DAY_MS, tag=1)]
     slot_of = {"hour": HOUR_MS}
-    for tag, kind, column in ((2, "hour", "hour"), (3, "raw", "ts")):
-        pieces = sorted(corrections[kind])
-        corrections[kind] = pieces
+    for tag, kind in ((2, "hour"), (3, "raw")):
+        pieces = corrections[kind] = sorted(corrections[kind])
         if not pieces:
             continue
         if kind == "raw":
@@ -149,17 +143,10 @@ def _day_sums(flt: UsageFilter, bounds: list[int], sums: list[Sums]) -> None:
         if len(ranges) > MAX_CORRECTION_RANGES:
             ranges = [(ranges[0][0], max(end for _start, end in ranges))]
         as_times = [(from_ms_datetime(start), from_ms_datetime(end)) for start, end in ranges]
-        querysets.append(
-            grouped(
-                piece_rows(kind, as_times, flt, pair),
-                records=kind == "raw",
-                sign=tag,
-                slot=(column, slot_of[kind]),
-            )
-        )
+        selects.append(select_sums(kind, as_times, flt, pair, slot_ms=slot_of[kind], tag=tag))
 
     starts = {kind: [piece[0] for piece in pieces] for kind, pieces in corrections.items()}
-    for tag, number, *values in fetch(*querysets):
+    for tag, number, *values in fetch(*selects):
         if tag == 1:
             index = bisect.bisect_right(days, number * DAY_MS) - 1
             if 0 <= index < len(sums):
