@@ -20,6 +20,7 @@ from accounts.permissions import CanIngest, UsageReadAccess
 from accounts.principals import HOST
 from accounts.time import parse_iso
 from usage import selectors, services
+from usage.aggregation import UsageFilter, epoch_ms
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_SERIES_RANGE = timedelta(days=7)
@@ -84,14 +85,14 @@ def int_param(params, name: str, *, default: int, minimum: int, maximum: int) ->
     return value
 
 
-def usage_filter(request, *, user: str | None = None) -> selectors.UsageFilter:
+def usage_filter(request, *, user: str | None = None) -> UsageFilter:
     """`from`, `to`, `user`, `machine`, `model_family` from the query string."""
     params = request.query_params
     ts_from = time_param(params, "from")
     ts_to = time_param(params, "to")
     if ts_from is not None and ts_to is not None and ts_from >= ts_to:
         raise _invalid("to", "Must be after from.")
-    return selectors.UsageFilter(
+    return UsageFilter(
         user=user if user is not None else text_param(params, "user"),
         machine=text_param(params, "machine"),
         model_family=text_param(params, "model_family"),
@@ -161,8 +162,8 @@ class TimeseriesApi(UsageReadApi):
         return json_ok(
             selectors.timeseries(
                 flt,
-                from_ms=selectors.epoch_ms(ts_from),
-                to_ms=selectors.epoch_ms(ts_to),
+                from_ms=epoch_ms(ts_from),
+                to_ms=epoch_ms(ts_to),
                 step_ms=step,
                 tz=tz,
             )

@@ -30,8 +30,6 @@ from usage.aggregation import (
 )
 from usage.models import UsageRecord, UsageTotal
 
-__all__ = ["UsageFilter", "epoch_ms"]  # the API parses into these
-
 MAX_BUCKETS = 10_000
 MIN_STEP_MS = 60_000
 LEADERBOARD_BY = ("user", "machine", "model_family")
