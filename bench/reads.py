@@ -259,6 +259,10 @@ def main() -> None:
                 "usage_usagetotal",
                 "usage_usagefamilyhourly",
                 "usage_usagefamilydaily",
+                "usage_usageuserhourly",
+                "usage_usageuserdaily",
+                "usage_usagemachinehourly",
+                "usage_usagemachinedaily",
             )
         }
     print("rows: " + ", ".join(f"{name.removeprefix('usage_')} {n:,}" for name, n in sizes.items()))
