@@ -69,29 +69,13 @@ def django_setup() -> dict[str, str]:
 
 
 def truncate_usage() -> None:
-    """Empty the usage tables (records and rollups), keeping prices and tokens."""
+    """Empty the usage tables (records and every rollup level), keeping prices and tokens."""
     from django.db import connection
 
-    from usage.models import (
-        UsageDaily,
-        UsageFamilyDaily,
-        UsageFamilyHourly,
-        UsageHourly,
-        UsageRecord,
-        UsageTotal,
-    )
+    from usage.models import UsageRecord
+    from usage.rollups import LEVELS
 
-    tables = [
-        model._meta.db_table
-        for model in (
-            UsageRecord,
-            UsageHourly,
-            UsageDaily,
-            UsageTotal,
-            UsageFamilyHourly,
-            UsageFamilyDaily,
-        )
-    ]
+    tables = [UsageRecord._meta.db_table, *(level.model._meta.db_table for level in LEVELS)]
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
 
