@@ -180,7 +180,11 @@ class UsageFamilyDaily(Counters):
 
 class UsageUserHourly(Counters):
     """Rollup per user × model family × hour: a user's time ranges without reading every
-    machine × model row of that user."""
+    machine × model row of that user.
+
+    The time index leads with the time and carries the user, so one user's range is found in
+    the index alone (a bare time index looked cheaper to the planner and cost 5× more).
+    """
 
     user = models.CharField(max_length=100)
     model_family = models.CharField(max_length=50)
@@ -193,7 +197,7 @@ class UsageUserHourly(Counters):
                 fields=["user", "hour", "model_family"], name="usage_user_hourly_key"
             )
         ]
-        indexes = [models.Index(fields=["hour"], name="usage_uhr_hour")]
+        indexes = [models.Index(fields=["hour", "user"], name="usage_uhr_hour_user")]
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.user} {self.model_family}"
@@ -213,7 +217,7 @@ class UsageUserDaily(Counters):
                 fields=["user", "day", "model_family"], name="usage_user_daily_key"
             )
         ]
-        indexes = [models.Index(fields=["day"], name="usage_udy_day")]
+        indexes = [models.Index(fields=["day", "user"], name="usage_udy_day_user")]
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.user} {self.model_family}"
@@ -233,7 +237,7 @@ class UsageMachineHourly(Counters):
                 fields=["machine", "hour", "model_family"], name="usage_machine_hourly_key"
             )
         ]
-        indexes = [models.Index(fields=["hour"], name="usage_mhr_hour")]
+        indexes = [models.Index(fields=["hour", "machine"], name="usage_mhr_hour_machine")]
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.machine} {self.model_family}"
@@ -253,7 +257,7 @@ class UsageMachineDaily(Counters):
                 fields=["machine", "day", "model_family"], name="usage_machine_daily_key"
             )
         ]
-        indexes = [models.Index(fields=["day"], name="usage_mdy_day")]
+        indexes = [models.Index(fields=["day", "machine"], name="usage_mdy_day_machine")]
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.machine} {self.model_family}"
