@@ -9,19 +9,8 @@ from __future__ import annotations
 from django.contrib import admin
 
 from accounts.services import audit_record
-from usage.models import (
-    ModelPrice,
-    UsageDaily,
-    UsageFamilyDaily,
-    UsageFamilyHourly,
-    UsageHourly,
-    UsageMachineDaily,
-    UsageMachineHourly,
-    UsageRecord,
-    UsageTotal,
-    UsageUserDaily,
-    UsageUserHourly,
-)
+from usage.models import ModelPrice, UsageRecord
+from usage.rollups import LEVELS, Level
 
 COUNTER_COLUMNS = (
     "messages",
@@ -71,83 +60,25 @@ class UsageRecordAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is wasted
 
 
-@admin.register(UsageHourly)
-class UsageHourlyAdmin(ReadOnlyAdmin):
-    list_display = ("hour", "user", "machine", "model", "model_family", *COUNTER_COLUMNS)
-    list_filter = ("model_family",)
-    search_fields = ("user", "machine", "model")
-    date_hierarchy = "hour"
-    ordering = ("-hour",)
-    show_full_result_count = False
+def _rollup_admin(level: Level) -> type[ReadOnlyAdmin]:
+    """A read-only admin for one rollup level: its key, family and counters."""
+    dims = tuple(name for name in level.dims if name != "model_family")
+    columns = (*((level.bucket,) if level.bucket else ()), *dims, "model_family")
+
+    class RollupAdmin(ReadOnlyAdmin):
+        list_display = (*columns, *COUNTER_COLUMNS)
+        list_filter = ("model_family",)
+        search_fields = dims
+        date_hierarchy = level.bucket
+        ordering = (f"-{level.bucket}", *dims) if level.bucket else ("-cost_micros",)
+        show_full_result_count = False  # COUNT(*) over the hourly levels on every page is waste
+
+    RollupAdmin.__name__ = f"{level.model.__name__}Admin"
+    return RollupAdmin
 
 
-@admin.register(UsageDaily)
-class UsageDailyAdmin(ReadOnlyAdmin):
-    list_display = ("day", "user", "machine", "model", "model_family", *COUNTER_COLUMNS)
-    list_filter = ("model_family",)
-    search_fields = ("user", "machine", "model")
-    date_hierarchy = "day"
-    ordering = ("-day",)
-
-
-@admin.register(UsageTotal)
-class UsageTotalAdmin(ReadOnlyAdmin):
-    list_display = ("user", "machine", "model", "model_family", *COUNTER_COLUMNS)
-    list_filter = ("model_family",)
-    search_fields = ("user", "machine", "model")
-    ordering = ("-cost_micros",)
-
-
-@admin.register(UsageFamilyHourly)
-class UsageFamilyHourlyAdmin(ReadOnlyAdmin):
-    list_display = ("hour", "model_family", *COUNTER_COLUMNS)
-    list_filter = ("model_family",)
-    date_hierarchy = "hour"
-    ordering = ("-hour", "model_family")
-
-
-@admin.register(UsageFamilyDaily)
-class UsageFamilyDailyAdmin(ReadOnlyAdmin):
-    list_display = ("day", "model_family", *COUNTER_COLUMNS)
-    list_filter = ("model_family",)
-    date_hierarchy = "day"
-    ordering = ("-day", "model_family")
-
-
-@admin.register(UsageUserHourly)
-class UsageUserHourlyAdmin(ReadOnlyAdmin):
-    list_display = ("hour", "user", "model_family", *COUNTER_COLUMNS)
-    list_filter = ("model_family",)
-    search_fields = ("user",)
-    date_hierarchy = "hour"
-    ordering = ("-hour", "user")
-
-
-@admin.register(UsageUserDaily)
-class UsageUserDailyAdmin(ReadOnlyAdmin):
-    list_display = ("day", "user", "model_family", *COUNTER_COLUMNS)
-    list_filter = ("model_family",)
-    search_fields = ("user",)
-    date_hierarchy = "day"
-    ordering = ("-day", "user")
-
-
-@admin.register(UsageMachineHourly)
-class UsageMachineHourlyAdmin(ReadOnlyAdmin):
-    list_display = ("hour", "machine", "model_family", *COUNTER_COLUMNS)
-    list_filter = ("model_family",)
-    search_fields = ("machine",)
-    date_hierarchy = "hour"
-    ordering = ("-hour", "machine")
-
-
-@admin.register(UsageMachineDaily)
-class UsageMachineDailyAdmin(ReadOnlyAdmin):
-    list_display = ("day", "machine", "model_family", *COUNTER_COLUMNS)
-    list_filter = ("model_family",)
-    search_fields = ("machine",)
-    date_hierarchy = "day"
-    ordering = ("-day", "machine")
+for _level in LEVELS:
+    admin.site.register(_level.model, _rollup_admin(_level))
 
 
 @admin.register(ModelPrice)

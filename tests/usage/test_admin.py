@@ -1,0 +1,67 @@
+"""Django admin for usage: records and every rollup level read-only, prices editable and audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from accounts.models import AuditEvent
+from usage.models import ModelPrice, UsageRecord
+from usage.rollups import LEVELS
+
+from .conftest import NOW, record, seed
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff() -> Client:
+    user = get_user_model().objects.create_superuser("ops", "ops@example.com", "unused-pw-1")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _url(model, page: str = "") -> str:
+    return f"/django-admin/usage/{model._meta.model_name}/{page}"
+
+
+def test_it_lists_records_and_every_rollup_level_read_only(staff, frozen_now):
+    seed(record("msg_1", NOW - timedelta(hours=1), user="alice", machine="alice-mbp", output=7))
+
+    for model in (UsageRecord, *(level.model for level in LEVELS)):
+        listing = staff.get(_url(model))
+        assert listing.status_code == 200, model
+        assert "0.000105" in listing.content.decode(), model  # 7 × 15 µ$ as USD
+        assert staff.get(_url(model, "add/")).status_code == 403, model
+    row = UsageRecord.objects.get()
+    assert staff.post(_url(UsageRecord, f"{row.pk}/delete/"), {"post": "yes"}).status_code == 403
+    assert UsageRecord.objects.filter(pk=row.pk).exists()
+
+
+def test_it_saves_an_admin_price_as_such_and_audits_it(staff, frozen_now):
+    response = staff.post(
+        _url(ModelPrice, "add/"),
+        {
+            "model_prefix": "llama-4",
+            "family": "llama",
+            "provider": "meta",
+            "effective_from_0": "2020-01-01",
+            "effective_from_1": "00:00:00",
+            "input": "1",
+            "cache_write_5m": "1",
+            "cache_write_1h": "1",
+            "cache_read": "0.1",
+            "output": "2",
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    price = ModelPrice.objects.get(model_prefix="llama-4")
+    assert price.source == "admin"
+    event = AuditEvent.objects.get(action="pricing.refresh")
+    assert event.meta["kind"] == "admin" and event.meta["model_prefix"] == "llama-4"
+    assert event.actor == "staff:ops"
