@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.live.server import LiveServer, run_manage, server_database, server_env
@@ -43,10 +41,3 @@ def start_server(live_env, tmp_path):
     yield start
     for server in servers:
         server.stop()
-
-
-@pytest.fixture
-def needs_redis():
-    """Cross-process delivery is a Redis feature: these tests run where REDIS_URL is set."""
-    if not os.environ.get("REDIS_URL"):
-        pytest.skip("needs REDIS_URL (run on PostgreSQL + Redis, as .ci/run's second pass)")
