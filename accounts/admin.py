@@ -4,9 +4,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.client_ip import client_ip
 from accounts.models import ApiToken, AuditEvent
 from accounts.services import request_actor, token_revoke
+from core.client_ip import client_ip
 
 
 class TokenStateFilter(admin.SimpleListFilter):

@@ -9,11 +9,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.client_ip import client_ip
-from accounts.errors import ApplicationError
 from accounts.permissions import IsAdmin
 from accounts.serializers import TokenIssueInput, audit_row, token_row
-from accounts.time import from_epoch, parse_iso
+from core.client_ip import client_ip
+from core.errors import ApplicationError
+from core.time import from_epoch, parse_iso
 
 
 class TokenListCreateApi(APIView):

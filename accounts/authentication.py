@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import authentication, exceptions
 
-from accounts import ratelimit
-from accounts.client_ip import client_ip
 from accounts.models import SCOPE_PREFIX
-from accounts.principals import TOKEN, Principal
 from accounts.services import audit_record, token_check
+from core import ratelimit
+from core.client_ip import client_ip
+from core.principals import TOKEN, Principal
 
 TOKEN_PREFIXES = tuple(SCOPE_PREFIX.values())
 

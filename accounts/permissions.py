@@ -7,7 +7,7 @@ import hmac
 from django.conf import settings
 from rest_framework.permissions import BasePermission
 
-from accounts.client_ip import from_trusted_proxy
+from core.client_ip import from_trusted_proxy
 
 
 class DenyAll(BasePermission):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import ApiToken, AuditEvent, Scope
-from accounts.time import iso
+from core.time import iso
 
 
 class TokenIssueInput(serializers.Serializer):

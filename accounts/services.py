@@ -14,9 +14,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.client_ip import client_ip
-from accounts.errors import ApplicationError
 from accounts.models import SCOPE_PREFIX, ApiToken, AuditEvent, Scope
+from core.client_ip import client_ip
+from core.errors import ApplicationError
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -178,11 +178,6 @@ def token_check(*, plaintext: str) -> TokenCheck:
         ).update(last_used_at=now)
         token.last_used_at = now
     return TokenCheck(token, "ok", token.pk)
-
-
-def token_authenticate(*, plaintext: str) -> ApiToken | None:
-    """The active token for `plaintext`, or None. Touches `last_used_at` at most once a minute."""
-    return token_check(plaintext=plaintext).token
 
 
 def audit_prune(*, older_than_days: int | None = None) -> int:

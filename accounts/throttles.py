@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
-from accounts import ratelimit
 from accounts.services import audit_record
+from core import ratelimit
 
 
 class CredentialRateThrottle(BaseThrottle):

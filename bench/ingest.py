@@ -150,8 +150,8 @@ def main() -> None:
     env = django_setup()
     from accounts.services import token_issue
     from usage.models import UsageRecord
-    from usage.pricing import PriceBook, cost_micros, tokens_weighted
-    from usage.services import RECORD_COLUMNS
+    from usage.pricing import PriceBook, cost_micros, family_of, tokens_weighted
+    from usage.services.ingest import RECORD_COLUMNS
 
     truncate_usage()
     tokens = [
@@ -196,7 +196,7 @@ def main() -> None:
                     f"bench-{client}",
                     machine,
                     item["model"],
-                    price.family if price else "unknown",
+                    family_of(price),
                     counts["input"],
                     counts["cache_creation"],
                     item["cache_creation_1h_input_tokens"],

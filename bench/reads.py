@@ -45,7 +45,8 @@ SUMS = (
 
 def load(total: int, batch: int, now: datetime) -> float:
     """Insert `total` records in time order through the product's insert path."""
-    from usage.services import NewRecord, records_insert
+    from usage.records import NewRecord
+    from usage.services.ingest import records_insert
 
     rng = random.Random(42)
     span = DAYS * 86400

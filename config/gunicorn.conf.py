@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # gunicorn runs this file by path, before the app is imported
 
-from accounts.logfilters import RedactSecretsFilter  # noqa: E402
 from config import settings  # noqa: E402
+from core.logfilters import RedactSecretsFilter  # noqa: E402
 
 wsgi_app = "config.asgi:application"
 # django-eventstream streams only under ASGI, so the worker is uvicorn's.
@@ -39,7 +39,7 @@ def _networks(entries: list[str]) -> list[str]:
 
 
 # uvicorn rewrites the client address and scheme from X-Forwarded-For/-Proto, but only for these
-# peers: exactly the proxies accounts.client_ip trusts (gunicorn's own default is loopback).
+# peers: exactly the proxies core.client_ip trusts (gunicorn's own default is loopback).
 forwarded_allow_ips = ",".join(_networks(settings.TRUSTED_PROXIES))
 
 

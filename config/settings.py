@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_eventstream",
     "django_prometheus",
+    "core",
     "accounts",
     "usage",
     "hosts",
@@ -75,9 +76,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # django-prometheus request metrics: first and last, to time the whole stack.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "accounts.middleware.RequestIdMiddleware",
+    "core.middleware.RequestIdMiddleware",
     # Outermost after the request id, so error pages any later middleware makes are JSON too.
-    "accounts.middleware.ApiErrorMiddleware",
+    "core.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -233,7 +234,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttles.CredentialRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "accounts.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -264,8 +265,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_id": {"()": "accounts.middleware.RequestIdLogFilter"},
-        "redact": {"()": "accounts.logfilters.RedactSecretsFilter"},
+        "request_id": {"()": "core.middleware.RequestIdLogFilter"},
+        "redact": {"()": "core.logfilters.RedactSecretsFilter"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}

@@ -16,15 +16,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import QueryTokenAuthentication
-from accounts.client_ip import client_ip
-from accounts.errors import ApplicationError, error_response
 from accounts.permissions import CanEmbed, IsAdmin
 from accounts.throttles import CredentialRateThrottle
-from accounts.time import iso
+from core.client_ip import client_ip
+from core.errors import ApplicationError, error_response
+from core.negotiation import JsonErrorNegotiation
+from core.time import iso
 from embed import selectors, services
 from embed.models import EmbedOrigin
 from embed.origins import request_origin
-from usage.live import JsonErrorNegotiation, stream_response
+from usage.live.views import stream_response
 from usage.selectors import totals_payload
 
 CORS_ALLOW_METHODS = "GET, OPTIONS"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from accounts.errors import ApplicationError
 from accounts.services import audit_record
+from core.errors import ApplicationError
 from embed.models import EmbedOrigin
 from embed.origins import OriginError, normalise_origin
 

@@ -8,8 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import ApiTokenAuthentication
-from accounts.errors import ApplicationError
 from accounts.permissions import FleetAdminAccess
+from core.errors import ApplicationError
 from hosts import selectors
 from hosts.authentication import MSG_API_DISABLED, MSG_MISSING, HostKeyAuthentication
 

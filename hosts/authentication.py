@@ -21,9 +21,9 @@ from accounts.authentication import (
     record_auth_failure,
     refuse_if_ip_blocked,
 )
-from accounts.client_ip import client_ip
-from accounts.principals import HOST, Principal
 from accounts.services import audit_record
+from core.client_ip import client_ip
+from core.principals import HOST, Principal
 from hosts.keys import key_hash
 from hosts.models import Host, HostStatus
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from accounts.time import iso
+from core.time import iso
 from hosts.fleetauth import selectors as auth_selectors
 from hosts.fleetauth.authjson import auth_tokens
 from hosts.models import ChatGptUsageSnapshot

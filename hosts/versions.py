@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.time import iso
+from core.time import iso
 from hosts.models import ClientVersionCache
 
 logger = logging.getLogger("tokenfleet.versions")

@@ -14,13 +14,14 @@ from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.client_ip import client_ip
-from accounts.errors import ApplicationError
 from accounts.permissions import CanIngest, UsageReadAccess
-from accounts.principals import HOST
-from accounts.time import parse_iso
-from usage import selectors, services
+from core.client_ip import client_ip
+from core.errors import ApplicationError
+from core.principals import HOST
+from core.time import parse_iso
+from usage import selectors
 from usage.aggregation import UsageFilter, epoch_ms
+from usage.services import ingest as services
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_SERIES_RANGE = timedelta(days=7)

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.conf import settings
 
-from accounts.errors import ApplicationError
-from accounts.time import parse_iso
+from core.errors import ApplicationError
+from core.time import parse_iso
 from usage.models import Source
 from usage.records import NewRecord
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from usage.live import UsageStreamApi
+from usage.live.views import UsageStreamApi
 from usage.metrics import MetricsView
 
 urlpatterns = [

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import ApiTokenAuthentication
 from accounts.permissions import UsageReadAccess
-from usage.live import JsonErrorNegotiation
+from core.negotiation import JsonErrorNegotiation
 from usage.models import UsageTotal
 
 LABELS = ["user", "machine", "model_family"]

@@ -122,6 +122,11 @@ def cost_micros(
     return (pico + PICO_PER_MICRO // 2) // PICO_PER_MICRO
 
 
+def family_of(price: Price | None) -> str:
+    """The model family a record is stored under: its price's, `unknown` when none matched."""
+    return price.family if price is not None else UNKNOWN_FAMILY
+
+
 def tokens_weighted(*, input: int, cache_creation: int, cache_read: int, output: int) -> int:
     """round(input + 1.25·cacheCreation + 0.1·cacheRead + 5·output), half up, in integers."""
     twentieths = input * 20 + cache_creation * 25 + cache_read * 2 + output * 100
@@ -170,7 +175,3 @@ class PriceBook:
 
     def family_of_prefix(self, prefix: str) -> str:
         return self._by_prefix[prefix][-1].family
-
-    def family(self, model: str, ts: datetime) -> str:
-        price = self.lookup(model, ts)
-        return price.family if price is not None else UNKNOWN_FAMILY

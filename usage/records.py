@@ -1,4 +1,4 @@
-"""The record a caller hands to `usage.services.records_insert` (re-exported there)."""
+"""The record a caller hands to `usage.services.ingest.records_insert`."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from accounts.errors import ApplicationError
+from core.errors import ApplicationError
 from usage.aggregation import (
     DAY_MS,
     HOUR,

@@ -9,10 +9,10 @@ from django.http import HttpResponse
 from rest_framework import serializers
 
 from accounts.authentication import record_auth_failure, refuse_if_ip_blocked
-from accounts.client_ip import client_ip
-from accounts.errors import ApplicationError
 from accounts.services import request_actor
-from accounts.time import iso
+from core.client_ip import client_ip
+from core.errors import ApplicationError
+from core.time import iso
 from hosts.api_base import FleetAdminView, FleetHostView, FleetPublicView, ok
 from hosts.delivery import selectors, services
 from hosts.delivery.prompts import SHA256_RE, filename_error

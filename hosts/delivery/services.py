@@ -11,10 +11,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.crypto import decrypt_text, encrypt_text
-from accounts.errors import ApplicationError
 from accounts.services import audit_record
-from accounts.time import iso
+from core.crypto import decrypt_text, encrypt_text
+from core.errors import ApplicationError
+from core.time import iso
 from hosts.delivery.installer import installer_script
 from hosts.delivery.prompts import prompt_metadata, prompt_sha256
 from hosts.delivery.selectors import installer_token_find, installer_token_hash
@@ -23,7 +23,8 @@ from hosts.keys import key_generate, key_hash, key_hint
 from hosts.models import Host, InstallerToken, SlashCommand
 from hosts.wrapper.bake import BakeError, fqdn_error
 from usage.models import Source
-from usage.services import NewRecord, records_insert
+from usage.records import NewRecord
+from usage.services.ingest import records_insert
 
 MSG_INSTALLER_UNKNOWN = "Installer token not found."
 MSG_INSTALLER_GONE = "Installer token already used or expired."

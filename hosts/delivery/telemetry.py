@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from accounts.errors import ApplicationError
+from core.errors import ApplicationError
 from hosts.delivery.usage_line import clean_line, parse_usage_line
 
 # Codex's summary line names no model. The label is explicit about that rather than guessing a

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from rest_framework.request import Request
 
-from accounts.client_ip import client_ip
-from accounts.errors import ApplicationError
 from accounts.services import request_actor
+from core.client_ip import client_ip
+from core.errors import ApplicationError
 from hosts import quota, selectors, versions
 from hosts.api_base import FleetAdminView, FleetHostView, FleetPublicView, ok
 from hosts.fleetauth import selectors as auth_selectors

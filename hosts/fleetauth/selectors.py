@@ -9,8 +9,8 @@ from django.db.models import Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.crypto import decrypt_text
-from accounts.time import iso
+from core.crypto import decrypt_text
+from core.time import iso
 from hosts.models import CanonicalAuth, Host, HostAuthDigest
 
 

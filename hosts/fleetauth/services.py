@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.crypto import encrypt_text
 from accounts.services import audit_record
+from core.crypto import encrypt_text
 from hosts.fleetauth import selectors
 from hosts.fleetauth.authjson import Rfc3339, auth_text, text_digest
 from hosts.models import CanonicalAuth, FleetSetting, Host, HostAuthDigest, HostAuthState

@@ -18,7 +18,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import ApiTokenAuthentication, QueryTokenAuthentication
-from accounts.errors import ApplicationError
 from accounts.models import ApiToken
 from accounts.permissions import (
     CanEmbed,
@@ -29,6 +28,7 @@ from accounts.permissions import (
     UsageReadAccess,
 )
 from accounts.throttles import CredentialRateThrottle
+from core.errors import ApplicationError
 
 
 class ProbeView(APIView):

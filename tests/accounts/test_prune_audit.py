@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from accounts.errors import ApplicationError
 from accounts.models import AuditEvent
 from accounts.services import audit_prune
+from core.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from accounts.logfilters import redact
 from accounts.models import AuditEvent
 from accounts.services import hash_token
+from core.logfilters import redact
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.probe_urls")]
 

@@ -6,8 +6,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.embed.conftest import BOARD
+from usage.records import NewRecord
 from usage.selectors import totals_payload
-from usage.services import NewRecord, records_insert
+from usage.services.ingest import records_insert
 
 pytestmark = pytest.mark.django_db
 

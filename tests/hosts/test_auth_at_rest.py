@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from accounts.crypto import decrypt_text
+from core.crypto import decrypt_text
 from hosts.models import CanonicalAuth
 from tests.hosts.conftest import ACCESS_TOKEN, REFRESH_TOKEN
 
@@ -47,7 +47,7 @@ def test_it_decrypts_to_the_exact_stored_text(stored):
 
 
 def test_it_refuses_to_decrypt_with_another_key(stored, settings):
-    from accounts.crypto import DecryptionError
+    from core.crypto import DecryptionError
 
     settings.FIELD_ENCRYPTION_KEY = ["M2JtOWNhbGxlZC1hbm90aGVyLWtleS0wMTIzNDU2Nzg="]
 

@@ -10,8 +10,8 @@ import threading
 import pytest
 from django.db import connection
 
-from accounts.crypto import decrypt_text
 from accounts.models import AuditEvent
+from core.crypto import decrypt_text
 from hosts.keys import key_hash, key_hint
 from hosts.models import CanonicalAuth, Host, HostAuthDigest, HostAuthState
 

@@ -10,8 +10,8 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.crypto import decrypt_text
 from accounts.models import AuditEvent
+from core.crypto import decrypt_text
 from hosts.delivery.selectors import installer_token_hash
 from hosts.keys import key_hash
 from hosts.models import Host, InstallerToken

@@ -29,7 +29,8 @@ def main() -> None:
     import django
 
     django.setup()
-    from usage.services import NewRecord, records_insert
+    from usage.records import NewRecord
+    from usage.services.ingest import records_insert
 
     for _ in range(args.batches):
         records_insert(

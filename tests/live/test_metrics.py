@@ -13,7 +13,8 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
-from usage.services import NewRecord, records_insert
+from usage.records import NewRecord
+from usage.services.ingest import records_insert
 
 pytestmark = pytest.mark.django_db
 

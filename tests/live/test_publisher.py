@@ -4,6 +4,7 @@ fake totals computation (the live-server tests cover the database and the socket
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import threading
@@ -14,9 +15,11 @@ import pytest
 import redis
 from django_eventstream import eventstream
 
-from usage import live
+from usage.live import channel
+from usage.live import hub as live
 from usage.models import UsageRecord
-from usage.services import NewRecord, records_insert
+from usage.records import NewRecord
+from usage.services.ingest import records_insert
 from usage.signals import usage_changed
 
 
@@ -37,7 +40,7 @@ class FakeTotals:
 
 def _messages(frame: bytes) -> int:
     data = frame.decode().split("data: ", 1)[1].strip()
-    return live.json.loads(data)["totals"]["messages"]
+    return json.loads(data)["totals"]["messages"]
 
 
 async def _until(predicate, timeout: float = 5.0) -> None:
@@ -191,7 +194,7 @@ def test_it_delivers_an_announcement_from_another_thread_without_redis(monkeypat
         hub.start()
         try:
             totals.state = 4
-            sender = threading.Thread(target=live.change_announce)  # as an ingest thread would
+            sender = threading.Thread(target=channel.change_announce)  # as an ingest thread would
             sender.start()
             sender.join(5)
             await _until(lambda: hub.published == 1)
@@ -205,7 +208,7 @@ def test_it_delivers_an_announcement_from_another_thread_without_redis(monkeypat
 
 def test_it_connects_the_receiver_to_usage_changed(monkeypatch):
     calls = []
-    monkeypatch.setattr(live, "change_announce", lambda: calls.append(1) or True)
+    monkeypatch.setattr(channel, "change_announce", lambda: calls.append(1) or True)
     usage_changed.send(sender=UsageRecord, count=1)
     assert calls == [1]
 
@@ -222,7 +225,7 @@ def test_it_never_fails_an_ingest_when_redis_is_unreachable(
 ):
     unreachable = redis.Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=1)
     monkeypatch.setattr(eventstream, "redis_client", unreachable)
-    assert live.change_announce() is False
+    assert channel.change_announce() is False
 
     record = NewRecord(
         message_id="msg_redis_down",

@@ -13,8 +13,9 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate, TruncHour
 
 from usage.models import UsageRecord
+from usage.records import NewRecord
 from usage.rollups import COUNTERS, LEVELS, RECORD_COUNTERS
-from usage.services import NewRecord, records_insert
+from usage.services.ingest import records_insert
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from django.db import connection, connections
 
 from accounts.models import AuditEvent
 from usage.models import UsageRecord
-from usage.services import messages_ingest
+from usage.services.ingest import messages_ingest
 
 from .conftest import NOW, message, rollups_from_records, rollups_stored
 

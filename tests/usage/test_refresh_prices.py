@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from accounts.models import AuditEvent
 from usage.models import ModelPrice, UsageRecord
 from usage.price_import import parse_prices
-from usage.services import PRICE_HISTORY_START
+from usage.services.pricing import PRICE_HISTORY_START
 
 from .conftest import NOW, message
 

@@ -9,7 +9,8 @@ from django.core.management import call_command
 
 from accounts.services import token_issue
 from usage.models import ModelPrice, UsageFamilyDaily, UsageRecord
-from usage.services import NewRecord, records_insert
+from usage.records import NewRecord
+from usage.services.ingest import records_insert
 
 from .conftest import NOW, message, rollups_from_records, rollups_stored
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.errors import ApplicationError
 from accounts.models import Scope
 from accounts.services import token_issue
-from accounts.time import parse_iso
+from core.errors import ApplicationError
+from core.time import parse_iso
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.errors import ApplicationError
 from accounts.services import audit_prune
+from core.errors import ApplicationError
 
 
 class Command(BaseCommand):

@@ -8,8 +8,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.errors import ApplicationError
-from usage import services
+from core.errors import ApplicationError
+from usage.services import pricing as services
 
 
 class Command(BaseCommand):

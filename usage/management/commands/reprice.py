@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.time import parse_iso
-from usage import services
+from core.time import parse_iso
+from usage.services import pricing as services
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.test import override_settings
 
-from accounts.crypto import DecryptionError, decrypt_text, encrypt_text
+from core.crypto import DecryptionError, decrypt_text, encrypt_text
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 

@@ -1,23 +1,5 @@
-"""Live totals over Server-Sent Events, on top of django-eventstream.
-
-Ingest side (any process: ASGI worker, management command): the `usage_changed` receiver runs
-after the commit and puts one small `changed` event on the django-eventstream channel. With
-`EVENTSTREAM_REDIS` the library publishes it to Redis and every process hears it; without, it
-stays in this process (the zero-setup single worker). Failures are logged, never raised, so an
-ingest never fails because of the live channel.
-
-Serving side (each ASGI worker): one `TotalsHub` per event loop is the coalescing publisher. It is
-the worker's only listener on the channel; on `changed` it computes the totals payload once (in a
-thread, releasing the database connection at once), at most once per `SSE_MIN_INTERVAL_MS` and on
-the trailing edge, so the last change always gets out. When the totals moved it encodes the
-`totals` frame once and wakes every stream of the worker, which then writes that same frame. A
-stream only ever reads the newest frame: a slow client skips frames instead of queueing them, and
-nothing a client does reaches the ingest path.
-
-django-eventstream's own Redis subscriber dies silently when Redis blips and is never restarted,
-so the hub runs the subscription itself, in a loop that resubscribes with backoff and republishes
-fresh totals after every (re)subscription (events sent meanwhile were lost).
-"""
+"""The serving side of live updates: one coalescing `TotalsHub` per event loop, and the
+per-stream generator that writes its frames (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -26,27 +8,18 @@ import contextlib
 import contextvars
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
-from django.http import StreamingHttpResponse
-from django_eventstream import send_event
 from django_eventstream.event import Event
 from django_eventstream.views import Listener, get_listener_manager
-from redis.exceptions import ConnectionError as RedisConnectionError
-from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.views import APIView
 
-from accounts.authentication import QueryTokenAuthentication
-from accounts.permissions import UsageReadAccess
+from usage.live.channel import EVENT_TOTALS, channel_name, redis_configured
 
 logger = logging.getLogger("tokenfleet.live")
 
-EVENT_TOTALS = "totals"  # the SSE event clients see
-EVENT_CHANGED = "changed"  # the internal notification on the channel
 # django-eventstream publishes every channel's events on this one Redis pub/sub channel.
 EVENTSTREAM_PUBSUB_CHANNEL = "events_channel"
 
@@ -60,46 +33,6 @@ RESUBSCRIBE_MAX_SECONDS = 5.0
 # With no traffic the subscription is pinged; silence beyond the limit counts as a dead link.
 PING_EVERY_SECONDS = 10.0
 SILENCE_LIMIT_SECONDS = 25.0
-
-
-def channel_name() -> str:
-    """Named after the cache prefix, so servers sharing one Redis stay apart (pub/sub is global
-    to a Redis server, whatever the database number)."""
-    return f"{settings.CACHE_KEY_PREFIX}:usage-totals"
-
-
-def redis_configured() -> bool:
-    return bool(getattr(settings, "EVENTSTREAM_REDIS", None))
-
-
-# --- Ingest side -----------------------------------------------------------------------------
-
-
-def change_announce() -> bool:
-    """Tell every live stream that usage numbers changed. Call after commit; never raises.
-
-    A refused or reset connection is tried once more at once: it may only have been a pooled
-    connection that Redis had closed, and a Redis that is down refuses again immediately. A
-    timeout is not retried; EVENTSTREAM_REDIS bounds how long an unresponsive Redis can hold
-    the ingest that committed."""
-    for attempt in (1, 2):
-        try:
-            send_event(channel_name(), EVENT_CHANGED, {"at": time.time()})
-        except Exception as exc:  # Redis down, loop closed, ...: the ingest itself has succeeded
-            if attempt == 1 and isinstance(exc, RedisConnectionError):
-                continue
-            logger.warning("live update not sent (%s: %s)", type(exc).__name__, exc)
-            return False
-        return True
-    return False
-
-
-def on_usage_changed(sender=None, **kwargs) -> None:
-    """`usage.signals.usage_changed` receiver (connected in `UsageConfig.ready`)."""
-    change_announce()
-
-
-# --- Serving side ----------------------------------------------------------------------------
 
 
 def encode_event(event: str, payload: dict) -> bytes:
@@ -402,44 +335,3 @@ async def totals_stream(hub: TotalsHub | None = None) -> AsyncIterator[bytes]:
                 yield KEEPALIVE_FRAME
     finally:
         hub.subscribers -= 1
-
-
-def release_db_connections() -> None:
-    """Close this thread's connections before a response streams (they would stay pinned).
-
-    Inside a transaction (a test's, or ATOMIC_REQUESTS) closing would break it; there the
-    connection is the caller's to manage."""
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close()
-
-
-def stream_response() -> StreamingHttpResponse:
-    release_db_connections()
-    response = StreamingHttpResponse(totals_stream(), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx: pass each frame on at once
-    return response
-
-
-class JsonErrorNegotiation(BaseContentNegotiation):
-    """EventSource sends `Accept: text/event-stream`; the stream is not a DRF rendering, and
-    errors before it starts are JSON whatever the client accepts."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
-class UsageStreamApi(APIView):
-    """GET /api/usage/stream: public like the usage reads, unless USAGE_API_PUBLIC=false (then a
-    read, embed or admin token, as Bearer or `?token=`, since EventSource cannot send headers)."""
-
-    authentication_classes = [QueryTokenAuthentication]
-    permission_classes = [UsageReadAccess]
-    content_negotiation_class = JsonErrorNegotiation
-
-    def get(self, request):
-        return stream_response()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory, override_settings
 
-from accounts.client_ip import client_ip, normalise_ip
 from accounts.models import AuditEvent
+from core.client_ip import client_ip, normalise_ip
 
 LOOPBACK = ["127.0.0.1/32", "::1/128"]
 LAN = ["127.0.0.1/32", "::1/128", "10.0.0.0/8"]

@@ -11,8 +11,8 @@ from http import HTTPStatus
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
-from accounts.client_ip import from_trusted_proxy
-from accounts.errors import FLEET, dialect_for_path, error_body
+from core.client_ip import from_trusted_proxy
+from core.errors import FLEET, dialect_for_path, error_body
 
 logger = logging.getLogger("tokenfleet.request")
 

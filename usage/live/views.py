@@ -1,0 +1,42 @@
+"""GET /api/usage/stream, and the streaming response the embed stream shares."""
+
+from __future__ import annotations
+
+from django.db import connections
+from django.http import StreamingHttpResponse
+from rest_framework.views import APIView
+
+from accounts.authentication import QueryTokenAuthentication
+from accounts.permissions import UsageReadAccess
+from core.negotiation import JsonErrorNegotiation
+from usage.live.hub import totals_stream
+
+
+def release_db_connections() -> None:
+    """Close this thread's connections before a response streams (they would stay pinned).
+
+    Inside a transaction (a test's, or ATOMIC_REQUESTS) closing would break it; there the
+    connection is the caller's to manage."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
+def stream_response() -> StreamingHttpResponse:
+    release_db_connections()
+    response = StreamingHttpResponse(totals_stream(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each frame on at once
+    return response
+
+
+class UsageStreamApi(APIView):
+    """GET /api/usage/stream: public like the usage reads, unless USAGE_API_PUBLIC=false (then a
+    read, embed or admin token, as Bearer or `?token=`, since EventSource cannot send headers)."""
+
+    authentication_classes = [QueryTokenAuthentication]
+    permission_classes = [UsageReadAccess]
+    content_negotiation_class = JsonErrorNegotiation
+
+    def get(self, request):
+        return stream_response()
