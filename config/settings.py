@@ -207,6 +207,13 @@ CHATGPT_BASE_URL = env.str("CHATGPT_BASE_URL", default="https://chatgpt.com/back
 CODEX_RELEASES_URL = env.str(
     "CODEX_RELEASES_URL", default="https://api.github.com/repos/openai/codex/releases/latest"
 )
+# Where cdx updates Codex from, announced in `/auth` `versions.client_update`: the npm package for
+# npm installs, else the release asset for the host's platform ({version}, {target} filled in).
+CODEX_NPM_PACKAGE = env.str("CODEX_NPM_PACKAGE", default="@openai/codex")
+CODEX_ASSET_URL = env.str(
+    "CODEX_ASSET_URL",
+    default="https://github.com/openai/codex/releases/download/rust-v{version}/codex-{target}.tar.gz",
+)
 CODEX_OAUTH_TOKEN_URL = env.str(
     "CODEX_OAUTH_TOKEN_URL", default="https://auth.openai.com/oauth/token"
 )

@@ -162,7 +162,17 @@ def versions_public(*, force: bool = False) -> dict:
     }
 
 
-def versions_for_host(*, host, api_key: str | None) -> dict:
+def client_update_source(version: str | None) -> dict:
+    """Where a host updates Codex to `version` from: the npm package (npm installs) and the
+    release asset URL template (`{target}` is the host's platform triple, e.g.
+    `x86_64-unknown-linux-musl`). The URL is a setting, so tests and mirrors point elsewhere."""
+    asset = None
+    if version:
+        asset = settings.CODEX_ASSET_URL.replace("{version}", version)
+    return {"npm_package": settings.CODEX_NPM_PACKAGE, "asset_url": asset}
+
+
+def versions_for_host(*, host) -> dict:
     """The `versions` block of an `/auth` answer: the wrapper digest of THIS host's baked bytes."""
     from hosts.wrapper import bake
 
@@ -172,11 +182,10 @@ def versions_for_host(*, host, api_key: str | None) -> dict:
         logger.exception("client version lookup failed")
         client = ClientVersion(None, None, SOURCE_UNKNOWN).as_dict()
     wrapper_sha = None
-    if api_key:
-        try:
-            wrapper_sha = bake.wrapper_metadata(host=host, api_key=api_key)["sha256"]
-        except (OSError, bake.BakeError):
-            logger.exception("wrapper could not be baked for %s", host.fqdn)
+    try:
+        wrapper_sha = bake.wrapper_metadata(host=host)["sha256"]
+    except (OSError, bake.BakeError):
+        logger.exception("wrapper could not be baked for %s", host.fqdn)
     return {
         **client,
         "wrapper_version": bake.WRAPPER_VERSION,
@@ -184,4 +193,5 @@ def versions_for_host(*, host, api_key: str | None) -> dict:
         "wrapper_url": WRAPPER_URL,
         "reported_client_version": host.client_version or None,
         "reported_wrapper_version": host.wrapper_version or None,
+        "client_update": client_update_source(client.get("client_version")),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -21,6 +22,7 @@ from core.principals import HOST
 from core.time import parse_iso
 from usage import selectors
 from usage.aggregation import UsageFilter, epoch_ms
+from usage.collector import collector_source
 from usage.services import ingest as services
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -248,4 +250,24 @@ class BreakdownCsvApi(UsageReadApi):
         body = breakdown_csv(selectors.breakdown(usage_filter(request)))
         response = HttpResponse(body, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="usage-breakdown.csv"'
+        return response
+
+
+class CollectorDownloadApi(APIView):
+    """`GET /api/ingest/collector`: the `tokenfleet-collect` program, for the host installer.
+
+    Same credential as ingest (a host key or an ingest token); `X-SHA256` lets the installer
+    check the bytes before it installs them.
+    """
+
+    permission_classes = [CanIngest]
+
+    def get(self, request):
+        body = collector_source()
+        digest = hashlib.sha256(body).hexdigest()
+        response = HttpResponse(body, content_type="text/x-python; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="tokenfleet-collect"'
+        response["X-SHA256"] = digest
+        response["ETag"] = f'"{digest}"'
+        response["Cache-Control"] = "private, no-cache"
         return response

@@ -38,6 +38,7 @@ COUNT_NAMES = (
     "reasoning_tokens",
 )
 CLAUDE = str(Source.CLAUDE)
+SOURCES = frozenset(str(source) for source in Source)
 
 
 class MessageError(ValueError):
@@ -129,13 +130,17 @@ def message_parse(
         else:
             raise _bad_count(name, value)
     input_tokens, cache_creation, cache_creation_1h, cache_read, output, reasoning = counts
+    # Optional: the host collector sends Codex session-log turns as `codex`; default `claude`.
+    source = get("source", CLAUDE)
+    if source not in SOURCES:
+        raise MessageError(f"source must be one of: {', '.join(sorted(SOURCES))}.")
     if cache_creation_1h > cache_creation:
         raise MessageError(
             "cache_creation_1h_input_tokens is larger than cache_creation_input_tokens."
         )
     return NewRecord(
         message_id,
-        CLAUDE,
+        source,
         user,
         machine,
         model.strip(),

@@ -4,6 +4,7 @@ from usage import api
 
 urlpatterns: list = [
     path("api/ingest/messages", api.IngestMessagesApi.as_view(), name="ingest-messages"),
+    path("api/ingest/collector", api.CollectorDownloadApi.as_view(), name="ingest-collector"),
     path("api/usage/totals", api.TotalsApi.as_view(), name="usage-totals"),
     path("api/usage/timeseries", api.TimeseriesApi.as_view(), name="usage-timeseries"),
     path("api/usage/leaderboard", api.LeaderboardApi.as_view(), name="usage-leaderboard"),

@@ -103,7 +103,7 @@ class InstallerApi(FleetPublicView):
 class WrapperMetadataApi(FleetHostView):
     def get(self, request):
         try:
-            return ok(wrapper_metadata(host=request.auth, api_key=request.host_api_key))
+            return ok(wrapper_metadata(host=request.auth))
         except BakeError as exc:
             raise _baking_failed(exc) from exc
 
@@ -111,7 +111,7 @@ class WrapperMetadataApi(FleetHostView):
 class WrapperDownloadApi(FleetHostView):
     def get(self, request):
         try:
-            body = bake(host=request.auth, api_key=request.host_api_key)
+            body = bake(host=request.auth)
         except BakeError as exc:
             raise _baking_failed(exc) from exc
         digest = hashlib.sha256(body).hexdigest()
@@ -125,7 +125,7 @@ class WrapperDownloadApi(FleetHostView):
         response["ETag"] = etag
         response["X-SHA256"] = digest
         response["X-Wrapper-Version"] = WRAPPER_VERSION
-        # The body carries the host's key: never cache it anywhere shared.
+        # Per host (base URL + FQDN) and replaced on every release: not for shared caches.
         response["Cache-Control"] = "private, no-store"
         return response
 

@@ -40,10 +40,9 @@ def _admin_actor(request: Request) -> str:
     return request_actor(request) or "admin:mtls"
 
 
-def auth_answer(*, host: Host, outcome: services.AuthOutcome, api_key: str | None) -> dict:
+def auth_answer(*, host: Host, outcome: services.AuthOutcome) -> dict:
     """Every `/auth` answer carries the same fields, whatever the status."""
     canonical = outcome.canonical
-    usage = auth_selectors.host_token_usage_month(host=host)
     data: dict = {"status": outcome.status}
     if outcome.auth is not None:
         data["auth"] = outcome.auth
@@ -51,9 +50,8 @@ def auth_answer(*, host: Host, outcome: services.AuthOutcome, api_key: str | Non
         canonical_last_refresh=canonical.last_refresh if canonical else None,
         canonical_digest=canonical.digest if canonical else None,
         api_calls=host.api_calls,
-        token_usage_month=usage["total"],
-        token_usage_month_detail=usage,
-        versions=versions.versions_for_host(host=host, api_key=api_key),
+        token_usage_month=auth_selectors.host_token_usage_month(host=host),
+        versions=versions.versions_for_host(host=host),
         host=auth_selectors.host_summary(host),
         # After the write has committed, so a new login fetches its quota at once.
         chatgpt_usage=quota.quota_for_request(),
@@ -99,8 +97,7 @@ class AuthApi(FleetHostView):
                 raise _invalid("command", 'Must be "retrieve" or "store".')
         except AuthJsonError as exc:
             raise _invalid(exc.field, exc.message) from exc
-        api_key = getattr(request, "host_api_key", None)
-        return ok(auth_answer(host=host, outcome=outcome, api_key=api_key))
+        return ok(auth_answer(host=host, outcome=outcome))
 
     def delete(self, request: Request):
         host: Host = request.user.credential

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -34,27 +34,31 @@ def month_start(now: datetime | None = None) -> datetime:
 
 
 def host_token_usage_month(*, host: Host, now: datetime | None = None) -> dict:
-    """This host's tokens since the start of the UTC month, in one aggregate query.
+    """This host's Codex usage since the start of the UTC month, in one aggregate query.
 
-    `total` = input + cache writes + cache reads + output (output already includes reasoning);
-    `reasoning` is shown apart and is not added again.
+    As Codex reports it: `input` is the non-cached input, `cached` the cached input, `output`
+    includes `reasoning`, and `total` = input + output (cached and reasoning are not added
+    again). `events` is the number of usage entries (cdx lines and collected session turns).
     """
-    from usage.models import UsageRecord
+    from usage.models import Source, UsageRecord
 
     zero = 0
-    sums = UsageRecord.objects.filter(host=host, ts__gte=month_start(now)).aggregate(
+    sums = UsageRecord.objects.filter(
+        host=host, source=Source.CODEX, ts__gte=month_start(now)
+    ).aggregate(
         input=Coalesce(Sum("input"), zero),
-        cache_creation=Coalesce(Sum("cache_creation"), zero),
         cache_read=Coalesce(Sum("cache_read"), zero),
         output=Coalesce(Sum("output"), zero),
         reasoning=Coalesce(Sum("reasoning"), zero),
+        events=Count("pk"),
     )
     return {
-        "total": sums["input"] + sums["cache_creation"] + sums["cache_read"] + sums["output"],
+        "total": sums["input"] + sums["output"],
         "input": sums["input"],
-        "cached": sums["cache_read"],
         "output": sums["output"],
+        "cached": sums["cache_read"],
         "reasoning": sums["reasoning"],
+        "events": sums["events"],
     }
 
 

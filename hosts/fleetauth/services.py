@@ -36,7 +36,8 @@ UNCHANGED = "unchanged"
 class AuthOutcome:
     status: str
     canonical: CanonicalAuth | None
-    # The canonical auth object to send back (only when the host must take it: `outdated`).
+    # The canonical auth object to send back: `outdated` (the host must take it) and an accepted
+    # `store` (`updated`: what the server stored, `auths` synthesized last, for the host to keep).
     auth: dict | None = None
 
 
@@ -174,8 +175,8 @@ def auth_store(
 ) -> AuthOutcome:
     """Offer a host's `auth.json` (already normalised) as the canonical login.
 
-    no canonical or newer → updated (it becomes current); older → outdated, with the canonical
-    auth; same `last_refresh` → unchanged.
+    no canonical or newer → updated (it becomes current), with the canonical auth as stored;
+    older → outdated, with the canonical auth; same `last_refresh` → unchanged.
     """
     digest = text_digest(auth_text(auth))
     with transaction.atomic():
@@ -188,6 +189,7 @@ def auth_store(
             canonical = canonical_auth_install(
                 auth=auth, last_refresh=last_refresh, source="host", source_host=host
             )
+            returned = auth
             held = (last_refresh.text, last_refresh.ns, digest)
         elif last_refresh.ns < canonical.last_refresh_ns:
             status = OUTDATED

@@ -1,9 +1,11 @@
 """The `cdx` wrapper template and its baking for one host.
 
-Baking substitutes four placeholders with shell-quoted values: the server's public base URL, the
-host's API key, its FQDN and the wrapper version. Every value is validated first and a value that
-could leave its quotes is refused, so a baked script can never run text a client chose.
-`wrapper_metadata` describes exactly the bytes `bake` returns for the same host and key.
+Baking substitutes three placeholders with shell-quoted values: the server's public base URL, the
+host's FQDN and the wrapper version. Every value is validated first and a value that could leave
+its quotes is refused, so a baked script can never run text a client chose. The wrapper holds no
+secret: the host key lives in `~/.config/tokenfleet/host.env` (0600, written by the installer), so
+the baked bytes differ between hosts only through the base URL and the FQDN.
+`wrapper_metadata` describes exactly the bytes `bake` returns for the same host.
 """
 
 from __future__ import annotations
@@ -16,16 +18,15 @@ from pathlib import Path
 
 from django.conf import settings
 
-WRAPPER_VERSION: str = "0.1.0"
+WRAPPER_VERSION: str = "0.2.0"
 # Release time of WRAPPER_VERSION; a constant so every server behind a balancer agrees.
-WRAPPER_UPDATED_AT = "2026-11-22T00:00:00Z"
+WRAPPER_UPDATED_AT = "2026-11-29T00:00:00Z"
 WRAPPER_URL = "/wrapper/download"
 
 TEMPLATE_PATH = Path(__file__).with_name("cdx.template")
 
 PLACEHOLDERS = (
     "__CDX_BASE_URL__",
-    "__CDX_API_KEY__",
     "__CDX_FQDN__",
     "__CDX_WRAPPER_VERSION__",
 )
@@ -75,13 +76,12 @@ def api_key_error(api_key: object) -> str | None:
     return None
 
 
-def _validated(*, base_url: str, api_key: str, fqdn: str, version: str) -> dict[str, str]:
+def _validated(*, base_url: str, fqdn: str, version: str) -> dict[str, str]:
     problems = [
         problem
         for problem in (
             base_url_error(base_url),
             fqdn_error(fqdn),
-            api_key_error(api_key),
             None if _VERSION_RE.fullmatch(version) else "Bad wrapper version.",
         )
         if problem
@@ -90,7 +90,6 @@ def _validated(*, base_url: str, api_key: str, fqdn: str, version: str) -> dict[
         raise BakeError(" ".join(problems))
     return {
         "__CDX_BASE_URL__": shlex.quote(base_url),
-        "__CDX_API_KEY__": shlex.quote(api_key),
         "__CDX_FQDN__": shlex.quote(fqdn),
         "__CDX_WRAPPER_VERSION__": shlex.quote(version),
     }
@@ -118,18 +117,16 @@ def _base_url() -> str:
     return str(settings.PUBLIC_BASE_URL).rstrip("/")
 
 
-def bake(*, host, api_key: str) -> bytes:
-    """The wrapper for `host` (anything with `.fqdn`) carrying `api_key`; raises BakeError."""
-    values = _validated(
-        base_url=_base_url(), api_key=api_key, fqdn=host.fqdn, version=WRAPPER_VERSION
-    )
+def bake(*, host) -> bytes:
+    """The wrapper for `host` (anything with `.fqdn`); raises BakeError."""
+    values = _validated(base_url=_base_url(), fqdn=host.fqdn, version=WRAPPER_VERSION)
     # One pass, so a substituted value is never scanned for further placeholders.
     text = template_bytes().decode("utf-8")
     return _PLACEHOLDER_RE.sub(lambda match: values[match.group(0)], text).encode("utf-8")
 
 
-def wrapper_metadata(*, host, api_key: str) -> dict:
-    baked = bake(host=host, api_key=api_key)
+def wrapper_metadata(*, host) -> dict:
+    baked = bake(host=host)
     return {
         "version": WRAPPER_VERSION,
         "sha256": hashlib.sha256(baked).hexdigest(),

@@ -20,7 +20,6 @@ FIELDS = {
     "canonical_digest",
     "api_calls",
     "token_usage_month",
-    "token_usage_month_detail",
     "versions",
     "host",
     "chatgpt_usage",
@@ -34,6 +33,7 @@ VERSION_FIELDS = {
     "wrapper_url",
     "reported_client_version",
     "reported_wrapper_version",
+    "client_update",
 }
 
 
@@ -43,10 +43,12 @@ def clock():
         yield traveller
 
 
-def record(host: Host | None, ts: datetime, message_id: str, **tokens) -> None:
+def record(
+    host: Host | None, ts: datetime, message_id: str, source: str = "codex", **tokens
+) -> None:
     UsageRecord.objects.create(
         message_id=message_id,
-        source="codex",
+        source=source,
         user="alice",
         machine="build-01",
         model="gpt-5.1-codex",
@@ -88,7 +90,7 @@ def test_every_answer_carries_the_same_fields(clock, host_client, codex_auth, bo
     assert data["api_calls"] == 1
 
 
-def test_it_sums_this_hosts_tokens_since_the_start_of_the_utc_month(clock, host, host_client):
+def test_it_sums_this_hosts_codex_tokens_since_the_start_of_the_utc_month(clock, host, host_client):
     other = Host.objects.create(fqdn="build-02", api_key_hash=key_hash("hk_other"))
     record(
         host,
@@ -105,6 +107,8 @@ def test_it_sums_this_hosts_tokens_since_the_start_of_the_utc_month(clock, host,
     record(host, datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC), "old", input=1000)
     record(other, datetime(2026, 11, 5, tzinfo=UTC), "theirs", input=5000)
     record(None, datetime(2026, 11, 5, tzinfo=UTC), "unattributed", input=9000)
+    # Claude Code usage the collector sent with this host's key is not Codex usage.
+    record(host, datetime(2026, 11, 6, tzinfo=UTC), "claude", source="claude", input=70000)
 
     data = host_client.post(
         "/auth",
@@ -112,14 +116,16 @@ def test_it_sums_this_hosts_tokens_since_the_start_of_the_utc_month(clock, host,
         format="json",
     ).json()["data"]
 
-    assert data["token_usage_month"] == 100 + 50 + 30 + 7 + 3 + 2
-    assert data["token_usage_month_detail"] == {
-        "total": 192,
+    # As Codex counts: total = non-cached input + output (reasoning inside output, cached apart).
+    assert data["token_usage_month"] == {
+        "total": 107 + 32,
         "input": 107,
-        "cached": 50,
         "output": 32,
+        "cached": 50,
         "reasoning": 10,
+        "events": 2,
     }
+    assert "token_usage_month_detail" not in data
 
 
 def test_it_counts_api_calls_across_answers(clock, host_client):

@@ -51,7 +51,10 @@ def test_it_takes_the_first_upload_as_canonical(host, host_client, codex_auth):
     assert data["status"] == "updated"
     assert data["canonical_digest"] == sha256_of(expected)
     assert data["canonical_last_refresh"] == T0
-    assert "auth" not in data
+    # The stored canonical comes back (as `outdated` does), so the host keeps the same bytes.
+    assert data["auth"] == expected
+    assert list(data["auth"]) == list(expected)
+    assert sha256_of(data["auth"]) == data["canonical_digest"]
     row = current()
     assert row.source_host_id == host.pk and row.source == "host"
     assert row.last_refresh == T0

@@ -10,7 +10,6 @@ import pytest
 from django.core.checks import run_checks
 from rest_framework.test import APIClient
 
-from hosts.keys import key_generate
 from hosts.models import FleetSetting
 from hosts.wrapper import bake as wrapper
 
@@ -51,31 +50,26 @@ def test_it_describes_exactly_the_bytes_it_serves(host_client, tmp_path):
     assert _bash_syntax_ok(tmp_path, body).returncode == 0
 
 
-def test_it_bakes_the_presented_key_the_base_url_and_the_fqdn(host_client, host_key, tmp_path):
+def test_it_bakes_the_base_url_and_the_fqdn_and_no_secret(host_client, host_key, tmp_path):
     body = host_client.get("/wrapper/download").content.decode()
-    assert f"CDX_API_KEY={host_key}\n" in body
+    # The key lives in the host's 0600 host.env, never in the wrapper.
+    assert host_key not in body
     assert f"CDX_BASE_URL={BASE_URL}\n" in body
     assert "CDX_FQDN=build-01\n" in body
     assert f"CDX_WRAPPER_VERSION={wrapper.WRAPPER_VERSION}\n" in body
     assert "__CDX_" not in body
     script = tmp_path / "cdx"
     script.write_text(body)
-    run = subprocess.run(["bash", str(script), "--cdx-version"], capture_output=True, text=True)
+    run = subprocess.run(["bash", str(script), "--version"], capture_output=True, text=True)
     assert run.returncode == 0
-    assert run.stdout == f"cdx {wrapper.WRAPPER_VERSION} (build-01)\n"
+    assert run.stdout.startswith(f"cdx {wrapper.WRAPPER_VERSION} (build-01, {BASE_URL})\n")
 
 
 def test_it_serves_each_host_its_own_bytes(host_client, host_key):
-    other_key = key_generate()
     other = SimpleNamespace(fqdn="build-02")
     mine = host_client.get("/wrapper").json()["data"]["sha256"]
-    assert (
-        mine
-        == wrapper.wrapper_metadata(host=SimpleNamespace(fqdn="build-01"), api_key=host_key)[
-            "sha256"
-        ]
-    )
-    assert mine != wrapper.wrapper_metadata(host=other, api_key=other_key)["sha256"]
+    assert mine == wrapper.wrapper_metadata(host=SimpleNamespace(fqdn="build-01"))["sha256"]
+    assert mine != wrapper.wrapper_metadata(host=other)["sha256"]
     assert mine != wrapper.unbaked_sha256()
 
 
@@ -134,7 +128,7 @@ def test_it_reports_the_template_digest_as_unbaked_sha256():
 )
 def test_it_bakes_valid_bash_for_accepted_base_urls(settings, tmp_path, base_url):
     settings.PUBLIC_BASE_URL = base_url
-    baked = wrapper.bake(host=SimpleNamespace(fqdn="a-1.example.com"), api_key=key_generate())
+    baked = wrapper.bake(host=SimpleNamespace(fqdn="a-1.example.com"))
     assert _bash_syntax_ok(tmp_path, baked).returncode == 0
     # What bash makes of the baked assignment is exactly the configured URL.
     run = subprocess.run(
@@ -163,7 +157,7 @@ def test_it_bakes_valid_bash_for_accepted_base_urls(settings, tmp_path, base_url
 def test_it_refuses_a_base_url_that_could_break_out(settings, base_url):
     settings.PUBLIC_BASE_URL = base_url
     with pytest.raises(wrapper.BakeError):
-        wrapper.bake(host=SimpleNamespace(fqdn="build-01"), api_key=key_generate())
+        wrapper.bake(host=SimpleNamespace(fqdn="build-01"))
 
 
 @pytest.mark.parametrize(
@@ -171,28 +165,21 @@ def test_it_refuses_a_base_url_that_could_break_out(settings, base_url):
 )
 def test_it_refuses_an_fqdn_that_could_break_out(fqdn):
     with pytest.raises(wrapper.BakeError):
-        wrapper.bake(host=SimpleNamespace(fqdn=fqdn), api_key=key_generate())
-
-
-@pytest.mark.parametrize("api_key", ["short", "hk_abc'def" + "x" * 20, "hk_" + "x" * 40 + "\n", ""])
-def test_it_refuses_a_key_that_is_not_shell_safe(api_key):
-    with pytest.raises(wrapper.BakeError):
-        wrapper.bake(host=SimpleNamespace(fqdn="build-01"), api_key=api_key)
+        wrapper.bake(host=SimpleNamespace(fqdn=fqdn))
 
 
 def test_it_substitutes_in_one_pass(settings):
     # A value that spells another placeholder stays literal text.
-    settings.PUBLIC_BASE_URL = "https://fleet.example.com/__CDX_API_KEY__"
-    key = key_generate()
-    baked = wrapper.bake(host=SimpleNamespace(fqdn="build-01"), api_key=key).decode()
-    assert "CDX_BASE_URL=https://fleet.example.com/__CDX_API_KEY__\n" in baked
-    assert baked.count(key) == 1
+    settings.PUBLIC_BASE_URL = "https://fleet.example.com/__CDX_FQDN__"
+    baked = wrapper.bake(host=SimpleNamespace(fqdn="build-01")).decode()
+    assert "CDX_BASE_URL=https://fleet.example.com/__CDX_FQDN__\n" in baked
+    assert "CDX_FQDN=build-01\n" in baked
 
 
 def test_it_describes_what_bake_returns():
-    host, key = SimpleNamespace(fqdn="build-01"), key_generate()
-    baked = wrapper.bake(host=host, api_key=key)
-    meta = wrapper.wrapper_metadata(host=host, api_key=key)
+    host = SimpleNamespace(fqdn="build-01")
+    baked = wrapper.bake(host=host)
+    meta = wrapper.wrapper_metadata(host=host)
     assert meta == {
         "version": wrapper.WRAPPER_VERSION,
         "sha256": hashlib.sha256(baked).hexdigest(),
