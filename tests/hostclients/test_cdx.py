@@ -12,7 +12,9 @@ import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
-from tests.hostclients.conftest import NEW_CODEX_VERSION, HostMachine, login
+from tests.hostclients.conftest import NEW_CODEX_VERSION, HostMachine, login, needs_host_tools
+
+pytestmark = needs_host_tools
 
 STUB_LINE_TOTAL = (18500 + 3000 - 12000 - 1000) + (900 + 334)  # non-cached input + output
 
