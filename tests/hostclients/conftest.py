@@ -1,7 +1,7 @@
 """Host clients end to end: a live tokenfleet server, fake upstreams, throwaway hosts.
 
 `fleet` is one server process (uvicorn, as tests/live starts them) with a database of its own,
-shared by a module's tests; upstreams (GitHub releases, ChatGPT quota, the Codex release asset)
+shared by this package's tests (each uses its own hosts and file names); upstreams (GitHub releases, ChatGPT quota, the Codex release asset)
 are a local HTTP server. `make_host(fqdn)` registers a host through the admin API, runs the real
 installer (`curl … | bash`) in a fresh HOME with a stub `codex` on PATH, and returns a handle
 that runs `cdx` and `tokenfleet-collect` there.
@@ -144,7 +144,7 @@ def upstream_server():
 
 @contextlib.contextmanager
 def clients_database(tmp: Path):
-    """A database of this module's own (never the one tests/live shares)."""
+    """A database of this package's own (never the one tests/live shares)."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
         yield f"sqlite:///{tmp / 'fleet.sqlite3'}"
@@ -222,7 +222,7 @@ def login(last_refresh: datetime, tag: str = "Seed00001") -> dict:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fleet(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fleet")
     with upstream_server() as upstream, clients_database(tmp) as database_url:

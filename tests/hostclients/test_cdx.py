@@ -12,7 +12,13 @@ import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
-from tests.hostclients.conftest import NEW_CODEX_VERSION, HostMachine, login, needs_host_tools
+from tests.hostclients.conftest import (
+    NEW_CODEX_VERSION,
+    HostMachine,
+    login,
+    needs_host_tools,
+    stub_codex_source,
+)
 
 pytestmark = needs_host_tools
 
@@ -233,6 +239,40 @@ def test_it_updates_codex_when_the_server_announces_a_newer_release(make_host, f
         )
         assert version.stdout.strip() == f"codex-cli {NEW_CODEX_VERSION}"
         assert host.calls()[-1]["args"] == ["exec", "y"]
+    finally:
+        fleet.upstream.json("/repos/openai/codex/releases/latest", {"tag_name": "rust-v0.60.0"})
+        fleet.admin("POST", "/admin/versions/check")
+
+
+def test_it_updates_an_npm_installed_codex_with_npm(make_host, fleet):
+    host = make_host("codexupdate-npm.e2e.test")
+    package = host.home / "npm" / "lib" / "node_modules" / "@openai" / "codex" / "bin"
+    package.mkdir(parents=True)
+    (package / "codex.js").write_text(stub_codex_source("0.60.0"))
+    (package / "codex.js").chmod(0o755)
+    (host.stubs / "codex").unlink()
+    (host.stubs / "codex").symlink_to(package / "codex.js")
+    (host.home / "stub-template.py").write_text(stub_codex_source("__VERSION__"))
+    npm = host.stubs / "npm"
+    npm.write_text(
+        "#!/usr/bin/env bash\n"
+        'printf \'%s\\n\' "$*" >>"$HOME/npm.log"\n'
+        'version="${3##*@}"\n'
+        f'sed "s/__VERSION__/$version/" "$HOME/stub-template.py" >"{package}/codex.js"\n'
+    )
+    npm.chmod(0o755)
+    fleet.upstream.json(
+        "/repos/openai/codex/releases/latest", {"tag_name": f"rust-v{NEW_CODEX_VERSION}"}
+    )
+    try:
+        fleet.admin("POST", "/admin/versions/check")
+        run = host.cdx_run("exec", "npm", CDX_NO_CODEX_UPDATE=None)
+        assert_ok(run)
+        assert f"updated Codex 0.60.0 -> {NEW_CODEX_VERSION}" in run.stderr
+        log = (host.home / "npm.log").read_text().splitlines()
+        assert log == [f"install -g @openai/codex@{NEW_CODEX_VERSION}"]
+        assert (host.stubs / "codex").is_symlink()  # npm's layout is left as npm made it
+        assert f'VERSION = "{NEW_CODEX_VERSION}"' in (package / "codex.js").read_text()
     finally:
         fleet.upstream.json("/repos/openai/codex/releases/latest", {"tag_name": "rust-v0.60.0"})
         fleet.admin("POST", "/admin/versions/check")

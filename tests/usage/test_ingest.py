@@ -351,3 +351,20 @@ def test_it_announces_inserted_rows_after_commit(
         usage_changed.disconnect(listener)
 
     assert received == [2]
+
+
+def test_it_takes_an_optional_source_and_refuses_an_unknown_one(ingest, frozen_now):
+    response = ingest(
+        [
+            message("m-default"),
+            message("m-codex", model="gpt-5.1-codex", source="codex"),
+            message("m-bad", source="gemini"),
+        ]
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["applied"] == 2
+    assert body["rejected"] == [{"index": 2, "error": "source must be one of: claude, codex."}]
+    sources = dict(UsageRecord.objects.values_list("message_id", "source"))
+    assert sources == {"m-default": "claude", "m-codex": "codex"}
