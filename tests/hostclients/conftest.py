@@ -1,10 +1,11 @@
 """Host clients end to end: a live tokenfleet server, fake upstreams, throwaway hosts.
 
 `fleet` is one server process (uvicorn, as tests/live starts them) with a database of its own,
-shared by this package's tests (each uses its own hosts and file names); upstreams (GitHub releases, ChatGPT quota, the Codex release asset)
-are a local HTTP server. `make_host(fqdn)` registers a host through the admin API, runs the real
-installer (`curl … | bash`) in a fresh HOME with a stub `codex` on PATH, and returns a handle
-that runs `cdx` and `tokenfleet-collect` there.
+shared by this package's tests (each uses its own hosts and file names); upstreams (GitHub
+releases, ChatGPT quota, the Codex release asset) are a local HTTP server. `make_host(fqdn)`
+registers a host through the admin API, runs the real installer (`curl … | bash`) in a fresh
+HOME with a stub `codex` on PATH, and returns a handle that runs `cdx` and `tokenfleet-collect`
+there.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Upstream:
     url: str = ""
     routes: dict[str, tuple[int, bytes, str]] = field(default_factory=dict)
     hits: list[str] = field(default_factory=list)
+    bodies: list[Any] = field(default_factory=list)
 
     def json(self, path: str, body: Any, status: int = 200) -> None:
         self.routes[path] = (status, json.dumps(body).encode(), "application/json")
@@ -124,6 +126,11 @@ def upstream_server():
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def do_POST(self):  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            upstream.bodies.append(json.loads(self.rfile.read(length) or b"null"))
+            self.do_GET()
 
         def log_message(self, *args):
             pass
