@@ -104,3 +104,22 @@ def test_it_keeps_itself_when_the_download_does_not_match_the_announced_sha(fake
     assert fake_host.cdx.read_bytes() == original
     assert "working on: exec safe" in result.stdout
     assert not [p for p in Path(fake_host.cdx.parent).iterdir() if p.name != "cdx"]
+
+
+def test_a_disabled_host_loses_its_local_login_but_codex_still_runs(fake_host):
+    auth = fake_host.home / ".codex" / "auth.json"
+    auth.parent.mkdir()
+    auth.write_text(
+        '{"tokens": {"access_token": "eyJ.x.y"}, "last_refresh": "2026-11-20T10:00:00Z"}'
+    )
+    fake_host.fake.routes["/auth"] = (
+        403,
+        b'{"status": "error", "message": "Host is disabled"}',
+        "application/json",
+    )
+    result = run(fake_host, "exec", "still")
+    assert result.returncode == 0, result.stderr
+    assert not auth.exists()
+    assert "Host is disabled" in result.stderr
+    assert "working on: exec still" in result.stdout
+    assert result.stderr.count("Host is disabled") == 1

@@ -358,3 +358,35 @@ def test_it_runs_on_the_live_server_and_counts_every_message_once(make_host):
     month = retrieve(host)["token_usage_month"]
     this_month = datetime.now(UTC).strftime("%Y-%m")
     assert month["events"] == sum(1 for w in codex if w["ts"].startswith(this_month))
+
+
+def test_it_follows_and_reads_claude_config_dir(home, fake_ingest, tmp_path):
+    configure(home, fake_ingest.url)
+    elsewhere = tmp_path / "claude-a"
+    (elsewhere / "projects" / "p").mkdir(parents=True)
+    follower = subprocess.Popen(
+        [sys.executable, str(SOURCE_PATH), "--follow", "--interval", "1", "--settle", "0"],
+        env={
+            "HOME": str(home),
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "CLAUDE_CONFIG_DIR": f"{elsewhere},{tmp_path / 'missing'}",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        (elsewhere / "projects" / "p" / "s.jsonl").write_text(
+            synthetic.assistant("msg_F1", "req_F1", "2026-11-20T07:00:00.000Z") + "\n"
+        )
+        deadline = time.monotonic() + 20
+        while "msg_F1:req_F1" not in fake_ingest.accepted and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "msg_F1:req_F1" in fake_ingest.accepted
+        # ~/.claude is not read when CLAUDE_CONFIG_DIR names the directories.
+        synthetic.write_claude(home)
+        time.sleep(2.5)
+        assert set(fake_ingest.accepted) == {"msg_F1:req_F1"}
+    finally:
+        follower.terminate()
+        assert follower.wait(timeout=10) == 0
