@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from django.utils import timezone
 from accounts.models import SCOPE_PREFIX, ApiToken, AuditEvent, Scope
 from core.client_ip import client_ip
 from core.errors import ApplicationError
+from core.hashing import secret_hint, sha256_hex
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -77,14 +77,6 @@ def audit_record(
     )
 
 
-def hash_token(plaintext: str) -> str:
-    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
-
-
-def _hint(plaintext: str) -> str:
-    return f"{plaintext[:3]}…{plaintext[-4:]}"
-
-
 def token_issue(
     *,
     user: str,
@@ -118,8 +110,8 @@ def token_issue(
             user=user,
             scope=scope,
             label=label or "",
-            token_hash=hash_token(plaintext),
-            hint=_hint(plaintext),
+            token_hash=sha256_hex(plaintext),
+            hint=secret_hint(plaintext),
             expires_at=expires_at,
             created_by=actor,
         )
@@ -162,7 +154,7 @@ def token_check(*, plaintext: str) -> TokenCheck:
     """Check a presented token. Touches `last_used_at` at most once a minute."""
     if not plaintext or len(plaintext) > 200:
         return TokenCheck(None, "unknown")
-    digest = hash_token(plaintext)
+    digest = sha256_hex(plaintext)
     token = ApiToken.objects.filter(token_hash=digest).first()
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return TokenCheck(None, "unknown")

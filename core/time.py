@@ -1,25 +1,56 @@
-"""Epoch and ISO 8601 conversions, in one place."""
+"""Epoch and ISO 8601 conversions, in one place: every route, ingest and command reads times here.
+
+The rule: a number (or the text of one) is epoch seconds, or epoch milliseconds above 10^11;
+other text is ISO 8601, naive meaning UTC. Numbers that are not finite or beyond 10^14 are no
+time at all. A query string's unencoded `+01:00` arrives as ` 01:00` and is read as `+01:00`.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+import re
+from datetime import UTC, datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+MS_ABOVE = 1e11  # larger epoch numbers are milliseconds
+MAX_EPOCH_NUMBER = 1e14
+MAX_TIME_TEXT = 64
 
-def to_epoch_seconds(value: datetime) -> int:
+# "+01:00" or "+0100" whose "+" a query string turned into a space.
+_UNENCODED_OFFSET = re.compile(r" (\d{2}:?\d{2})$")
+
+
+class TimeValueError(ValueError):
+    """Not a time. `implausible` is set for a number that cannot be one (NaN, beyond 10^14)."""
+
+    def __init__(self, message: str, *, implausible: bool = False) -> None:
+        super().__init__(message)
+        self.implausible = implausible
+
+
+def epoch_seconds(value: datetime) -> int:
     return int(value.timestamp())
 
 
-def to_epoch_ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
+def epoch_ms(value: datetime) -> int:
+    """Exact epoch milliseconds (floored), without going through a float."""
+    return (value - EPOCH) // MILLISECOND
+
+
+def from_epoch_ms(value: int) -> datetime:
+    return EPOCH + value * MILLISECOND
 
 
 def from_epoch(value: float) -> datetime:
     """Epoch seconds, or milliseconds when the value is above 10^11."""
-    if abs(value) > 1e11:
-        value = value / 1000.0
-    return datetime.fromtimestamp(value, tz=UTC)
+    if not math.isfinite(value) or abs(value) > MAX_EPOCH_NUMBER:
+        raise TimeValueError("not a plausible epoch number", implausible=True)
+    if abs(value) > MS_ABOVE:
+        return EPOCH + timedelta(milliseconds=value)
+    return EPOCH + timedelta(seconds=value)
 
 
 def parse_iso(value: str) -> datetime | None:
@@ -41,6 +72,23 @@ def parse_iso(value: str) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def parse_time(value: object) -> datetime:
+    """The module's rule applied to a JSON value or a query-string value; TimeValueError else."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TimeValueError("not epoch seconds, milliseconds or ISO 8601")
+    if isinstance(value, str):
+        text = _UNENCODED_OFFSET.sub(r"+\1", value)
+        try:
+            number = float(text)
+        except ValueError:
+            parsed = parse_iso(text) if len(text) <= MAX_TIME_TEXT else None
+            if parsed is None:
+                raise TimeValueError("not epoch seconds, milliseconds or ISO 8601") from None
+            return parsed
+        return from_epoch(number)
+    return from_epoch(value)
 
 
 def iso(value: datetime | None) -> str | None:

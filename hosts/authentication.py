@@ -23,8 +23,8 @@ from accounts.authentication import (
 )
 from accounts.services import audit_record
 from core.client_ip import client_ip
+from core.hashing import sha256_hex
 from core.principals import HOST, Principal
-from hosts.keys import key_hash
 from hosts.models import Host, HostStatus
 
 MSG_MISSING = "API key missing"
@@ -111,7 +111,7 @@ class HostKeyAuthentication(authentication.BaseAuthentication):
         if key is None:
             return None
         refuse_if_ip_blocked(request)
-        digest = key_hash(key)
+        digest = sha256_hex(key)
         host = Host.objects.filter(api_key_hash=digest).first()
         if host is None or not hmac.compare_digest(host.api_key_hash, digest):
             record_auth_failure(request, reason="unknown host key", credential_kind="host")

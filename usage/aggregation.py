@@ -35,18 +35,7 @@ DAY = timedelta(days=1)
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 MICROS_PER_USD = 10**6
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MILLISECOND = timedelta(milliseconds=1)
 DIMENSIONS = ("user", "machine", "model_family")
-
-
-def epoch_ms(value: datetime) -> int:
-    """Exact epoch milliseconds (floored), without going through a float."""
-    return (value - EPOCH) // MILLISECOND
-
-
-def from_ms_datetime(value: int) -> datetime:
-    return EPOCH + value * MILLISECOND
 
 
 @dataclass(frozen=True)

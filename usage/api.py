@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import math
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.http import HttpResponse
@@ -18,17 +16,17 @@ from rest_framework.views import APIView
 from accounts.permissions import CanIngest, UsageReadAccess
 from core.client_ip import client_ip
 from core.errors import ApplicationError
+from core.hashing import sha256_hex
+from core.params import int_param, invalid, text_param, time_param
 from core.principals import HOST
-from core.time import parse_iso
+from core.time import epoch_ms, epoch_seconds
 from usage import selectors
-from usage.aggregation import UsageFilter, epoch_ms
+from usage.aggregation import UsageFilter
 from usage.collector import collector_source
 from usage.services import ingest as services
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_SERIES_RANGE = timedelta(days=7)
 DEFAULT_STEP_MS = 3_600_000
-MAX_TEXT_PARAM = 255
 
 
 def json_ok(data: dict) -> HttpResponse:
@@ -41,60 +39,13 @@ def json_ok(data: dict) -> HttpResponse:
     return HttpResponse(body.encode(), content_type="application/json")
 
 
-def _invalid(name: str, message: str) -> ApplicationError:
-    return ApplicationError("Invalid request.", fields={name: message})
-
-
-def time_param(params, name: str) -> datetime | None:
-    """Epoch seconds, epoch milliseconds (above 10^11) or ISO 8601; None when absent."""
-    raw = params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        number = float(raw)
-    except ValueError:
-        number = None
-    if number is not None:
-        if not math.isfinite(number) or abs(number) > 1e14:
-            raise _invalid(name, "Use epoch seconds, milliseconds or ISO 8601.")
-        if abs(number) > 1e11:
-            return EPOCH + timedelta(milliseconds=number)
-        return EPOCH + timedelta(seconds=number)
-    parsed = parse_iso(raw) if len(raw) <= 64 else None
-    if parsed is None:
-        raise _invalid(name, "Use epoch seconds, milliseconds or ISO 8601.")
-    return parsed
-
-
-def text_param(params, name: str) -> str | None:
-    value = (params.get(name) or "").strip()
-    if not value:
-        return None
-    if len(value) > MAX_TEXT_PARAM:
-        raise _invalid(name, f"At most {MAX_TEXT_PARAM} characters.")
-    return value
-
-
-def int_param(params, name: str, *, default: int, minimum: int, maximum: int) -> int:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _invalid(name, f"Must be an integer from {minimum} to {maximum}.") from None
-    if not minimum <= value <= maximum:
-        raise _invalid(name, f"Must be an integer from {minimum} to {maximum}.")
-    return value
-
-
 def usage_filter(request, *, user: str | None = None) -> UsageFilter:
     """`from`, `to`, `user`, `machine`, `model_family` from the query string."""
     params = request.query_params
     ts_from = time_param(params, "from")
     ts_to = time_param(params, "to")
     if ts_from is not None and ts_to is not None and ts_from >= ts_to:
-        raise _invalid("to", "Must be after from.")
+        raise invalid("to", "Must be after from.")
     return UsageFilter(
         user=user if user is not None else text_param(params, "user"),
         machine=text_param(params, "machine"),
@@ -147,7 +98,7 @@ class TimeseriesApi(UsageReadApi):
         ts_to = flt.ts_to or now
         ts_from = flt.ts_from or ts_to - DEFAULT_SERIES_RANGE
         if ts_from >= ts_to:
-            raise _invalid("from", "Must be before to.")
+            raise invalid("from", "Must be before to.")
         step = int_param(
             params,
             "step",
@@ -161,7 +112,7 @@ class TimeseriesApi(UsageReadApi):
             try:
                 tz = ZoneInfo(tz_name)
             except (ZoneInfoNotFoundError, ValueError):
-                raise _invalid("tz", "Unknown time zone; use an IANA name.") from None
+                raise invalid("tz", "Unknown time zone; use an IANA name.") from None
         return json_ok(
             selectors.timeseries(
                 flt,
@@ -178,7 +129,7 @@ class LeaderboardApi(UsageReadApi):
         params = request.query_params
         by = params.get("by") or "user"
         if by not in selectors.LEADERBOARD_BY:
-            raise _invalid("by", "Use user, machine or model_family.")
+            raise invalid("by", "Use user, machine or model_family.")
         limit = int_param(params, "limit", default=20, minimum=1, maximum=100)
         return json_ok(selectors.leaderboard(usage_filter(request), by=by, limit=limit))
 
@@ -200,7 +151,7 @@ class RecentApi(UsageReadApi):
 class BreakdownApi(UsageReadApi):
     def get(self, request):
         rows = selectors.breakdown(usage_filter(request))
-        return json_ok({"rows": rows, "timestamp": int(timezone.now().timestamp())})
+        return json_ok({"rows": rows, "timestamp": epoch_seconds(timezone.now())})
 
 
 # JSON key → CSV column, in column order.
@@ -264,7 +215,7 @@ class CollectorDownloadApi(APIView):
 
     def get(self, request):
         body = collector_source()
-        digest = hashlib.sha256(body).hexdigest()
+        digest = sha256_hex(body)
         response = HttpResponse(body, content_type="text/x-python; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="tokenfleet-collect"'
         response["X-SHA256"] = digest

@@ -6,7 +6,6 @@ The batch as a whole is refused (400/413) for a body that is not an object, a ba
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from django.conf import settings
 
 from core.errors import ApplicationError
-from core.time import parse_iso
+from core.time import TimeValueError, parse_time
 from usage.models import Source
 from usage.records import NewRecord
 
@@ -25,7 +24,6 @@ MAX_MODEL_LENGTH = 200
 # Usage older than this predates the agents we account for; newer than now + slack is a clock bug.
 TS_EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
 TS_FUTURE_SLACK = timedelta(days=1)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Body fields of the counts, in NewRecord order: input, cache_creation, cache_creation_1h,
 # cache_read, output, reasoning.
@@ -71,23 +69,15 @@ def batch_validate(body: Any, *, forced_machine: str | None) -> tuple[str, list]
 
 
 def parse_ts(value: Any, *, now: datetime) -> datetime:
-    """Epoch seconds, epoch milliseconds (above 10^11) or ISO 8601; plausible dates only."""
+    """core.time's rule (epoch seconds, milliseconds or ISO 8601), plausible dates only."""
     if isinstance(value, bool) or value is None:
         raise MessageError("ts is required: epoch seconds, milliseconds or ISO 8601.")
-    if isinstance(value, int | float):
-        if not math.isfinite(value) or abs(value) > 1e14:
-            raise MessageError("ts is not a plausible time.")
-        if abs(value) > 1e11:
-            ts = EPOCH + timedelta(milliseconds=value)
-        else:
-            ts = EPOCH + timedelta(seconds=value)
-    elif isinstance(value, str):
-        parsed = parse_iso(value) if len(value) <= 64 else None
-        if parsed is None:
-            raise MessageError("ts is not epoch seconds, milliseconds or ISO 8601.")
-        ts = parsed
-    else:
-        raise MessageError("ts is not epoch seconds, milliseconds or ISO 8601.")
+    try:
+        ts = parse_time(value)
+    except TimeValueError as error:
+        if error.implausible:
+            raise MessageError("ts is not a plausible time.") from None
+        raise MessageError("ts is not epoch seconds, milliseconds or ISO 8601.") from None
     if ts < TS_EARLIEST or ts > now + TS_FUTURE_SLACK:
         raise MessageError("ts is not a plausible time.")
     return ts

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from core.time import epoch_ms, epoch_seconds, from_epoch_ms
 from usage.aggregation import (
     DAY_MS,
     HOUR,
@@ -20,10 +21,8 @@ from usage.aggregation import (
     UsageFilter,
     aggregate,
     correction,
-    epoch_ms,
     fetch,
     floor_hour,
-    from_ms_datetime,
     levels,
     range_q,
     select_sums,
@@ -53,7 +52,7 @@ def totals_payload(
     flt = UsageFilter(
         user=user, machine=machine, model_family=model_family, ts_from=ts_from, ts_to=ts_to
     )
-    return {"totals": totals(flt).totals(), "timestamp": int(timezone.now().timestamp())}
+    return {"totals": totals(flt).totals(), "timestamp": epoch_seconds(timezone.now())}
 
 
 # --- Time series.
@@ -70,7 +69,7 @@ def bucket_bounds(from_ms: int, to_ms: int, step_ms: int, tz: ZoneInfo | None) -
         raise _too_many_buckets()
     if tz is not None and step_ms % DAY_MS == 0:
         days = step_ms // DAY_MS
-        first_day = from_ms_datetime(from_ms).astimezone(tz).date()
+        first_day = from_epoch_ms(from_ms).astimezone(tz).date()
         # Multi-day buckets start on a fixed grid of local dates (weeks start on Monday).
         ordinal = (first_day.toordinal() - 1) // days * days + 1
         bounds: list[int] = []
@@ -98,7 +97,7 @@ def _too_many_buckets() -> ApplicationError:
 
 def _slot_sums(flt: UsageFilter, bounds: list[int], sums: list[Sums]) -> None:
     """Hour or raw slots that each fall inside one bucket, added to that bucket."""
-    span = [(from_ms_datetime(bounds[0]), from_ms_datetime(bounds[-1]))]
+    span = [(from_epoch_ms(bounds[0]), from_epoch_ms(bounds[-1]))]
     if all(bound % HOUR_MS == 0 for bound in bounds):
         slot = HOUR_MS
         select = select_sums("hour", span, flt, levels(flt), slot_ms=slot)
@@ -120,7 +119,7 @@ def _day_sums(flt: UsageFilter, bounds: list[int], sums: list[Sums]) -> None:
     days: list[int] = []
     corrections: dict[str, list[tuple[int, int, int, int]]] = {"hour": [], "raw": []}
     for edge, bound in enumerate(bounds):
-        day, pieces = correction(from_ms_datetime(bound))
+        day, pieces = correction(from_epoch_ms(bound))
         days.append(epoch_ms(day))
         for piece in pieces:
             corrections[piece.kind].append(
@@ -128,7 +127,7 @@ def _day_sums(flt: UsageFilter, bounds: list[int], sums: list[Sums]) -> None:
             )
 
     # The tag column says which grain a row comes from: 1 days, 2 hours, 3 raw slots.
-    span = [(from_ms_datetime(days[0]).date(), from_ms_datetime(days[-1]).date())]
+    span = [(from_epoch_ms(days[0]).date(), from_epoch_ms(days[-1]).date())]
     selects = [select_sums("day", span, flt, pair, slot_ms=DAY_MS, tag=1)]
     slot_of = {"hour": HOUR_MS}
     for tag, kind in ((2, "hour"), (3, "raw")):
@@ -140,7 +139,7 @@ def _day_sums(flt: UsageFilter, bounds: list[int], sums: list[Sums]) -> None:
         ranges = [(start, end) for start, end, _sign, _edge in pieces]
         if len(ranges) > MAX_CORRECTION_RANGES:
             ranges = [(ranges[0][0], max(end for _start, end in ranges))]
-        as_times = [(from_ms_datetime(start), from_ms_datetime(end)) for start, end in ranges]
+        as_times = [(from_epoch_ms(start), from_epoch_ms(end)) for start, end in ranges]
         selects.append(select_sums(kind, as_times, flt, pair, slot_ms=slot_of[kind], tag=tag))
 
     starts = {kind: [piece[0] for piece in pieces] for kind, pieces in corrections.items()}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from django.conf import settings
 from django.http import HttpResponse
 from rest_framework import serializers
@@ -12,6 +10,7 @@ from accounts.authentication import record_auth_failure, refuse_if_ip_blocked
 from accounts.services import request_actor
 from core.client_ip import client_ip
 from core.errors import ApplicationError
+from core.hashing import sha256_hex
 from core.time import iso
 from hosts.api_base import FleetAdminView, FleetHostView, FleetPublicView, ok
 from hosts.delivery import selectors, services
@@ -114,7 +113,7 @@ class WrapperDownloadApi(FleetHostView):
             body = bake(host=request.auth)
         except BakeError as exc:
             raise _baking_failed(exc) from exc
-        digest = hashlib.sha256(body).hexdigest()
+        digest = sha256_hex(body)
         etag = f'"{digest}"'
         presented = [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
         if etag in presented or "*" in presented:

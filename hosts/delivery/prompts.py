@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 FILENAME_MAX = 255
@@ -25,10 +24,6 @@ def filename_error(filename: str) -> str | None:
     if ".." in filename or filename == ".":
         return "Filename must not contain '..'."
     return None
-
-
-def prompt_sha256(prompt: str) -> str:
-    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
 def _unquote(value: str) -> str:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-
+from core.hashing import sha256_hex
 from hosts.models import InstallerToken, SlashCommand
-
-
-def installer_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def installer_token_find(*, token: str) -> InstallerToken | None:
     return (
-        InstallerToken.objects.select_related("host")
-        .filter(token_hash=installer_token_hash(token))
-        .first()
+        InstallerToken.objects.select_related("host").filter(token_hash=sha256_hex(token)).first()
     )
 
 

@@ -14,12 +14,13 @@ from django.utils import timezone
 from accounts.services import audit_record
 from core.crypto import decrypt_text, encrypt_text
 from core.errors import ApplicationError
+from core.hashing import secret_hint, sha256_hex
 from core.time import iso
 from hosts.delivery.installer import installer_script
-from hosts.delivery.prompts import prompt_metadata, prompt_sha256
-from hosts.delivery.selectors import installer_token_find, installer_token_hash
+from hosts.delivery.prompts import prompt_metadata
+from hosts.delivery.selectors import installer_token_find
 from hosts.delivery.telemetry import CodexUsage
-from hosts.keys import key_generate, key_hash, key_hint
+from hosts.keys import key_generate
 from hosts.models import Host, InstallerToken, SlashCommand
 from hosts.wrapper.bake import BakeError, fqdn_error
 from usage.models import Source
@@ -42,7 +43,7 @@ class Registration:
 def _installer_mint(*, host: Host, api_key: str, now) -> tuple[InstallerToken, str]:
     token = secrets.token_urlsafe(32)
     row = InstallerToken.objects.create(
-        token_hash=installer_token_hash(token),
+        token_hash=sha256_hex(token),
         host=host,
         pending_key_ciphertext=encrypt_text(api_key),
         expires_at=now + timedelta(seconds=settings.INSTALL_TOKEN_TTL),
@@ -74,8 +75,8 @@ def host_register(
                     host = Host.objects.create(
                         fqdn=fqdn,
                         owner=owner or "",
-                        api_key_hash=key_hash(api_key),
-                        api_key_hint=key_hint(api_key),
+                        api_key_hash=sha256_hex(api_key),
+                        api_key_hint=secret_hint(api_key),
                         created_at=now,
                     )
             except IntegrityError:
@@ -84,8 +85,8 @@ def host_register(
                 rotated = True
         previous_ip = host.bound_ip
         if rotated:
-            host.api_key_hash = key_hash(api_key)
-            host.api_key_hint = key_hint(api_key)
+            host.api_key_hash = sha256_hex(api_key)
+            host.api_key_hint = secret_hint(api_key)
             host.bound_ip = None
             if owner is not None:
                 host.owner = owner
@@ -169,7 +170,7 @@ def slash_command_store(
     Description and argument hint come from the explicit values, else from the prompt's front
     matter; when the prompt is unchanged and a value is not given, the stored one is kept.
     """
-    digest = prompt_sha256(prompt)
+    digest = sha256_hex(prompt)
     if sha256 is not None and sha256.lower() != digest:
         raise ApplicationError(
             "Validation failed.",

@@ -7,12 +7,13 @@ client must fix; the views turn it into a 422 in the fleet dialect.
 from __future__ import annotations
 
 import calendar
-import hashlib
 import json
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from core.hashing import sha256_hex
 
 NS_PER_SECOND = 1_000_000_000
 # 2000-01-01T00:00:00Z: nothing Codex wrote can be older; earlier values are clock or parse bugs.
@@ -121,13 +122,9 @@ def auth_text(auth: dict) -> str:
     return json.dumps(auth, ensure_ascii=False, separators=(",", ":"))
 
 
-def text_digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def auth_digest(auth: dict) -> str:
     """The digest rule: SHA-256 of `auth_text(auth)` in the object's own key order."""
-    return text_digest(auth_text(auth))
+    return sha256_hex(auth_text(auth))
 
 
 def token_problem(token: Any) -> str | None:

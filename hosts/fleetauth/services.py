@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from accounts.services import audit_record
 from core.crypto import encrypt_text
+from core.hashing import sha256_hex
 from hosts.fleetauth import selectors
-from hosts.fleetauth.authjson import Rfc3339, auth_text, text_digest
+from hosts.fleetauth.authjson import Rfc3339, auth_text
 from hosts.models import CanonicalAuth, FleetSetting, Host, HostAuthDigest, HostAuthState
 from hosts.selectors import API_DISABLED
 
@@ -115,7 +116,7 @@ def canonical_auth_install(
     CanonicalAuth.objects.filter(is_current=True).update(is_current=False)
     return CanonicalAuth.objects.create(
         ciphertext=encrypt_text(text),
-        digest=text_digest(text),
+        digest=sha256_hex(text),
         last_refresh=last_refresh.text,
         last_refresh_ns=last_refresh.ns,
         source_host=source_host,
@@ -178,7 +179,7 @@ def auth_store(
     no canonical or newer → updated (it becomes current), with the canonical auth as stored;
     older → outdated, with the canonical auth; same `last_refresh` → unchanged.
     """
-    digest = text_digest(auth_text(auth))
+    digest = sha256_hex(auth_text(auth))
     with transaction.atomic():
         _canonical_lock()
         canonical = selectors.canonical_current()

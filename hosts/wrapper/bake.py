@@ -10,13 +10,14 @@ the baked bytes differ between hosts only through the base URL and the FQDN.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shlex
 from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
+
+from core.hashing import sha256_hex
 
 WRAPPER_VERSION: str = "0.2.0"
 # Release time of WRAPPER_VERSION; a constant so every server behind a balancer agrees.
@@ -110,7 +111,7 @@ def template_bytes() -> bytes:
 
 
 def unbaked_sha256() -> str:
-    return hashlib.sha256(template_bytes()).hexdigest()
+    return sha256_hex(template_bytes())
 
 
 def _base_url() -> str:
@@ -129,7 +130,7 @@ def wrapper_metadata(*, host) -> dict:
     baked = bake(host=host)
     return {
         "version": WRAPPER_VERSION,
-        "sha256": hashlib.sha256(baked).hexdigest(),
+        "sha256": sha256_hex(baked),
         "size_bytes": len(baked),
         "updated_at": WRAPPER_UPDATED_AT,
         "url": WRAPPER_URL,

@@ -13,8 +13,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import ApiToken, AuditEvent
-from accounts.services import hash_token, token_issue, token_revoke
-from hosts.keys import key_hash, key_hint
+from accounts.services import token_issue, token_revoke
+from core.hashing import secret_hint, sha256_hex
 from hosts.models import Host
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.probe_urls")]
@@ -54,8 +54,8 @@ def cast(db) -> dict[str, str | None]:
     Host.objects.create(
         fqdn="matrix-01",
         owner="alice",
-        api_key_hash=key_hash(HOST_KEY),
-        api_key_hint=key_hint(HOST_KEY),
+        api_key_hash=sha256_hex(HOST_KEY),
+        api_key_hint=secret_hint(HOST_KEY),
     )
     return plaintext
 
@@ -132,7 +132,7 @@ def test_it_audits_every_refused_credential_with_its_reason(client_for, cast):
     failed = AuditEvent.objects.filter(action="auth.failed").order_by("id")
     reasons = [event.meta["reason"] for event in failed]
     assert reasons == ["unknown", "revoked", "expired"]
-    revoked_id = ApiToken.objects.get(token_hash=hash_token(cast["revoked"])).pk
+    revoked_id = ApiToken.objects.get(token_hash=sha256_hex(cast["revoked"])).pk
     assert failed[1].meta["token_id"] == revoked_id
     assert all(event.ip == "127.0.0.1" for event in failed)
     assert all(event.meta["path"] == "/api/admin/tokens" for event in failed)

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from accounts.models import ApiToken, AuditEvent
-from accounts.services import hash_token
+from core.hashing import sha256_hex
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def test_it_prints_the_plaintext_alone_on_the_last_line_and_it_authenticates(cli
     assert TOKEN_LINE.fullmatch(lines[-1])
     assert lines[-1].startswith("wa_")
     assert all(lines[-1] not in line for line in lines[:-1])
-    token = ApiToken.objects.get(token_hash=hash_token(lines[-1]))
+    token = ApiToken.objects.get(token_hash=sha256_hex(lines[-1]))
     assert (token.user, token.scope, token.label) == ("ops", "admin", "bootstrap")
     assert client_for(lines[-1]).get("/api/admin/tokens").status_code == 200
 
@@ -47,7 +47,7 @@ def test_it_sets_an_expiry_from_iso_8601():
         plaintext = issue("--user", "ci", "--scope", "read", "--expires", "2025-04-01T00:00:00Z")[
             -1
         ]
-    token = ApiToken.objects.get(token_hash=hash_token(plaintext))
+    token = ApiToken.objects.get(token_hash=sha256_hex(plaintext))
     assert token.expires_at == datetime(2025, 4, 1, tzinfo=UTC)
 
 
@@ -69,5 +69,5 @@ def test_it_refuses_bad_arguments_without_issuing(args, message):
 def test_it_reads_an_expiry_without_offset_as_utc():
     with time_machine.travel(datetime(2025, 3, 1, tzinfo=UTC), tick=False):
         plaintext = issue("--user", "ci", "--scope", "read", "--expires", "2025-04-01T08:00")[-1]
-    token = ApiToken.objects.get(token_hash=hash_token(plaintext))
+    token = ApiToken.objects.get(token_hash=sha256_hex(plaintext))
     assert token.expires_at == datetime(2025, 4, 1, 8, tzinfo=UTC)

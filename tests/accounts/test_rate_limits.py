@@ -10,7 +10,7 @@ import time_machine
 from django.test import override_settings
 
 from accounts.models import ApiToken, AuditEvent
-from accounts.services import hash_token
+from core.hashing import sha256_hex
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.probe_urls")]
 
@@ -42,7 +42,7 @@ def test_it_answers_429_with_retry_after_past_the_limit(client_for, admin_token,
 
 @override_settings(RATE_LIMIT_PER_MINUTE=2)
 def test_it_audits_the_first_refusal_of_each_window_only(client_for, admin_token, frozen):
-    admin = ApiToken.objects.get(token_hash=hash_token(admin_token))
+    admin = ApiToken.objects.get(token_hash=sha256_hex(admin_token))
     client = client_for(admin_token)
     statuses = [client.get("/api/admin/audit").status_code for _ in range(6)]
     assert statuses == [200, 200, 429, 429, 429, 429]

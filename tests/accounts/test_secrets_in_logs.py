@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from accounts.models import AuditEvent
-from accounts.services import hash_token
+from core.hashing import sha256_hex
 from core.logfilters import redact
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.probe_urls")]
@@ -55,7 +55,7 @@ def test_it_keeps_a_token_out_of_logs_and_audit_through_its_whole_life(
     rows = str(list(AuditEvent.objects.values()))
     assert "token.issue" in rows and "auth.failed" in rows
     for secret in (plaintext, admin_token):
-        assert secret not in rows and hash_token(secret) not in rows
+        assert secret not in rows and sha256_hex(secret) not in rows
 
 
 def test_it_scrubs_secret_keys_a_caller_puts_in_audit_meta():

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from accounts.models import ApiToken, AuditEvent
-from accounts.services import hash_token
+from core.hashing import sha256_hex
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def test_it_issues_a_token_shown_once_and_stored_hashed(client_for, admin_token)
     assert {"id", "user", "scope", "label", "createdAt", "expiresAt"} <= body.keys()
     assert (body["user"], body["scope"], body["label"]) == ("bob", "ingest", "laptop")
     row = ApiToken.objects.get(pk=body["id"])
-    assert row.token_hash == hash_token(body["token"])
+    assert row.token_hash == sha256_hex(body["token"])
     assert body["token"] not in str(ApiToken.objects.filter(pk=row.pk).values().first())
     listing = client_for(admin_token).get("/api/admin/tokens").json()["tokens"]
     listed = next(item for item in listing if item["id"] == body["id"])
@@ -161,7 +161,7 @@ def test_it_answers_405_for_a_method_the_route_lacks(client_for, admin_token):
 
 
 def test_it_audits_issue_and_revoke_with_actor_and_ip_but_no_secret(client_for, admin_token):
-    admin_row = ApiToken.objects.get(token_hash=hash_token(admin_token))
+    admin_row = ApiToken.objects.get(token_hash=sha256_hex(admin_token))
     client = client_for(admin_token)
     body = issue(client, user="bob", scope="ingest", label="ci").json()
     client.delete(f"/api/admin/tokens/{body['id']}")
@@ -171,7 +171,7 @@ def test_it_audits_issue_and_revoke_with_actor_and_ip_but_no_secret(client_for, 
         assert event.actor == f"token:{admin_row.pk}:root"
         assert event.ip == "127.0.0.1"
         assert body["token"] not in str(event.meta)
-        assert hash_token(body["token"]) not in str(event.meta)
+        assert sha256_hex(body["token"]) not in str(event.meta)
     assert issued.meta == {
         "token_id": body["id"],
         "user": "bob",
@@ -182,7 +182,7 @@ def test_it_audits_issue_and_revoke_with_actor_and_ip_but_no_secret(client_for, 
 
 
 def test_it_writes_last_used_at_at_most_once_a_minute(client_for, admin_token):
-    row = ApiToken.objects.get(token_hash=hash_token(admin_token))
+    row = ApiToken.objects.get(token_hash=sha256_hex(admin_token))
     client = client_for(admin_token)
     with time_machine.travel(NOW, tick=False):
         client.get("/api/admin/tokens")

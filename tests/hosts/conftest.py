@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from hosts.keys import KEY_PREFIX, key_hash, key_hint
+from core.hashing import secret_hint, sha256_hex
+from hosts.keys import KEY_PREFIX
 from hosts.models import Host
 
 BUILD_01_KEY = KEY_PREFIX + "Build01TestKeyAbCdEfGhIjKlMnOpQrStUvWx12"
@@ -45,8 +46,8 @@ def host(db, host_key) -> Host:
     return Host.objects.create(
         fqdn=HOST_FQDN,
         owner=HOST_OWNER,
-        api_key_hash=key_hash(host_key),
-        api_key_hint=key_hint(host_key),
+        api_key_hash=sha256_hex(host_key),
+        api_key_hint=secret_hint(host_key),
     )
 
 

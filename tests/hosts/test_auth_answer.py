@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from hosts.keys import key_hash
+from core.hashing import sha256_hex
 from hosts.models import Host
 from usage.models import UsageRecord
 
@@ -91,7 +91,7 @@ def test_every_answer_carries_the_same_fields(clock, host_client, codex_auth, bo
 
 
 def test_it_sums_this_hosts_codex_tokens_since_the_start_of_the_utc_month(clock, host, host_client):
-    other = Host.objects.create(fqdn="build-02", api_key_hash=key_hash("hk_other"))
+    other = Host.objects.create(fqdn="build-02", api_key_hash=sha256_hex("hk_other"))
     record(
         host,
         datetime(2026, 11, 1, 0, 0, tzinfo=UTC),

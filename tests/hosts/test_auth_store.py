@@ -12,7 +12,7 @@ from django.db import connection
 
 from accounts.models import AuditEvent
 from core.crypto import decrypt_text
-from hosts.keys import key_hash, key_hint
+from core.hashing import secret_hint, sha256_hex
 from hosts.models import CanonicalAuth, Host, HostAuthDigest, HostAuthState
 
 pytestmark = pytest.mark.django_db
@@ -287,8 +287,8 @@ def test_it_tells_a_second_host_with_an_older_login_to_take_the_canonical(
     Host.objects.create(
         fqdn="build-02",
         owner="bob",
-        api_key_hash=key_hash(other_key),
-        api_key_hint=key_hint(other_key),
+        api_key_hash=sha256_hex(other_key),
+        api_key_hint=secret_hint(other_key),
     )
     api_client.credentials(HTTP_X_API_KEY=other_key)
 

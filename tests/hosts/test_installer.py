@@ -11,8 +11,8 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
+from core.hashing import sha256_hex
 from hosts.delivery import services
-from hosts.delivery.selectors import installer_token_hash
 from hosts.models import FleetSetting, InstallerToken
 
 pytestmark = pytest.mark.django_db
@@ -147,5 +147,5 @@ def test_it_lets_exactly_one_of_two_concurrent_requests_win(monkeypatch):
     assert not errors
     assert sorted(statuses) == [200, 410]
     assert AuditEvent.objects.filter(action="host.install").count() == 1
-    row = InstallerToken.objects.get(token_hash=installer_token_hash(registration.installer_token))
+    row = InstallerToken.objects.get(token_hash=sha256_hex(registration.installer_token))
     assert row.used_at is not None and row.pending_key_ciphertext == ""

@@ -12,8 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
 from core.crypto import decrypt_text
-from hosts.delivery.selectors import installer_token_hash
-from hosts.keys import key_hash
+from core.hashing import sha256_hex
 from hosts.models import Host, InstallerToken
 
 pytestmark = pytest.mark.django_db
@@ -40,13 +39,13 @@ def test_it_creates_a_host_with_a_key_shown_once_and_an_installer(client_for, ad
     assert data["host"]["allow_roaming_ips"] is False
     assert data["rotated"] is False
     api_key = data["host"]["api_key"]
-    assert host.api_key_hash == key_hash(api_key)
+    assert host.api_key_hash == sha256_hex(api_key)
     assert api_key not in str(Host.objects.filter(pk=host.pk).values().first())
 
     installer = data["installer"]
     assert installer["url"] == f"https://fleet.example.com/install/{installer['token']}"
     assert installer["command"] == f'curl -fsSL "{installer["url"]}" | bash'
-    row = InstallerToken.objects.get(token_hash=installer_token_hash(installer["token"]))
+    row = InstallerToken.objects.get(token_hash=sha256_hex(installer["token"]))
     assert row.host_id == host.pk and row.used_at is None
     assert decrypt_text(row.pending_key_ciphertext) == api_key
     assert api_key not in row.pending_key_ciphertext
@@ -102,7 +101,7 @@ def test_it_voids_earlier_unused_installer_links_on_rotation(client_for, admin_t
     second = _register(admin, fqdn="build-04").json()["data"]["installer"]["token"]
     assert APIClient().get(f"/install/{first}").status_code == 410
     assert APIClient().get(f"/install/{second}").status_code == 200
-    voided = InstallerToken.objects.get(token_hash=installer_token_hash(first))
+    voided = InstallerToken.objects.get(token_hash=sha256_hex(first))
     assert voided.pending_key_ciphertext == ""
 
 

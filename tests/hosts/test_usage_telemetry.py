@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
-from hosts.keys import key_hash
+from core.hashing import sha256_hex
 from hosts.models import FleetSetting, Host
 from usage.models import UsageRecord
 
@@ -111,7 +111,7 @@ def test_it_makes_an_entry_with_an_id_idempotent(host_client, host):
 def test_it_scopes_client_ids_to_the_host(host_client, host):
     _post(host_client, {"id": "run-1", "input": 5})
     other_key = "hk_" + "OtherHostKey" * 3 + "abcd"
-    Host.objects.create(fqdn="build-02", owner="bob", api_key_hash=key_hash(other_key))
+    Host.objects.create(fqdn="build-02", owner="bob", api_key_hash=sha256_hex(other_key))
     other = APIClient()
     other.credentials(HTTP_X_API_KEY=other_key)
     data = _post(other, {"id": "run-1", "input": 5}).json()["data"]

@@ -191,6 +191,23 @@ def test_it_accepts_ts_in_seconds_milliseconds_and_iso(ingest, frozen_now):
     }
 
 
+def test_it_reads_ts_by_the_same_rule_as_the_query_strings(ingest, frozen_now):
+    seconds = int(NOW.timestamp()) - 60
+    response = ingest(
+        [
+            message("msg_text_seconds", ts=str(seconds)),
+            message("msg_space_offset", ts="2026-11-21T12:59:00 01:00"),
+        ]
+    )
+
+    assert response.json()["applied"] == 2
+    stamps = {row.message_id: row.ts.isoformat() for row in UsageRecord.objects.all()}
+    assert stamps == {
+        "msg_text_seconds": "2026-11-21T11:59:00+00:00",
+        "msg_space_offset": "2026-11-21T11:59:00+00:00",
+    }
+
+
 BAD_MESSAGES = [
     ({"model": "claude-sonnet-4-6", "ts": 1795300000}, "message_id is required."),
     ("not an object", "Message must be a JSON object."),

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -155,3 +155,13 @@ def test_it_cuts_a_range_into_signed_days_hours_and_raw_edges():
         Piece("day", None, date(2026, 11, 19), 1),
     ]
     assert plan_range(None, None) is None
+
+
+def test_it_reads_an_unencoded_plus_offset_as_the_audit_route_does(spread, api_client):
+    start = T + timedelta(hours=7, minutes=30)
+    local = start.astimezone(timezone(timedelta(hours=1))).isoformat()  # ...+01:00
+
+    # What a client sends when it forgets to encode "+": the server sees " 01:00".
+    body = api_client.get(f"/api/usage/totals?from={local}").json()
+
+    assert body["totals"] == raw_sums(ts__gte=start)

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import Scope
 from accounts.services import token_issue
 from core.errors import ApplicationError
-from core.time import parse_iso
+from core.time import TimeValueError, parse_time
 
 
 class Command(BaseCommand):
@@ -22,9 +22,10 @@ class Command(BaseCommand):
     def handle(self, *args, user, scope, label, expires, **options):
         expires_at = None
         if expires:
-            expires_at = parse_iso(expires)
-            if expires_at is None:
-                raise CommandError(f"--expires {expires!r} is not an ISO 8601 time.")
+            try:
+                expires_at = parse_time(expires)
+            except TimeValueError:
+                raise CommandError(f"--expires {expires!r} is not an ISO 8601 time.") from None
         try:
             token, plaintext = token_issue(
                 user=user, scope=scope, label=label, expires_at=expires_at, actor="cli:issue_token"

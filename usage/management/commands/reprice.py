@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.time import parse_iso
+from core.time import TimeValueError, parse_time
 from usage.services import pricing as services
 
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _when(value: str, name: str):
-        parsed = parse_iso(value)
-        if parsed is None:
-            raise CommandError(f"reprice: {name} is not an ISO 8601 time")
-        return parsed
+        try:
+            return parse_time(value)
+        except TimeValueError:
+            raise CommandError(f"reprice: {name} is not an ISO 8601 time") from None
