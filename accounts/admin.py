@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, AuditEvent
 from accounts.services import request_actor, token_revoke
+from core.admin import ReadOnlyAdmin
 from core.client_ip import client_ip
 
 
@@ -79,20 +80,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("ts", "action", "actor", "ip", "meta")
     list_filter = ("action",)
     search_fields = ("action", "actor", "ip")
     date_hierarchy = "ts"
     ordering = ("-ts", "-id")
     readonly_fields = ("ts", "action", "actor", "ip", "meta")
-
     # The log is append-only from the admin; `prune_audit` applies the retention setting.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.admin import NoAddInlineMixin
+from core.admin import ReadOnlyAdmin as BaseReadOnlyAdmin
 from hosts.models import (
     CanonicalAuth,
     ChatGptUsageSnapshot,
@@ -18,33 +20,21 @@ from hosts.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(BaseReadOnlyAdmin):
     """Rows written only by services (with their audit events); the admin may look and delete."""
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    deletable = True
 
 
-class HostAuthStateInline(admin.StackedInline):
+class HostAuthStateInline(NoAddInlineMixin, admin.StackedInline):
     model = HostAuthState
     can_delete = False
     readonly_fields = ("last_refresh", "last_refresh_ns", "digest", "last_status", "updated_at")
-    extra = 0
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class HostAuthDigestInline(admin.TabularInline):
+class HostAuthDigestInline(NoAddInlineMixin, admin.TabularInline):
     model = HostAuthDigest
     readonly_fields = ("digest", "last_refresh", "seen_at")
-    extra = 0
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Host)

@@ -12,12 +12,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
 from core.time import iso
+from core.upstream import UpstreamError, get_json
 from hosts.fleetauth import selectors as auth_selectors
 from hosts.fleetauth.authjson import auth_tokens
 from hosts.models import ChatGptUsageSnapshot
@@ -36,7 +36,7 @@ _CLAIM_KEY = "quota:claim:{digest}:{after}"
 
 
 class QuotaError(Exception):
-    pass
+    """The quota cannot be fetched for a reason of ours (no access token)."""
 
 
 def _number(value: Any) -> int | float | None:
@@ -99,27 +99,11 @@ def classify_windows(payload: dict, *, fetched_at: datetime, now: datetime) -> d
 
 
 def _fetch(access_token: str, account_id: str | None) -> dict:
-    headers = {
-        "Authorization": f"Bearer {access_token}",
-        "Accept": "application/json",
-        "User-Agent": "tokenfleet",
-    }
+    headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
     if account_id:
         headers["ChatGPT-Account-Id"] = account_id
     url = f"{settings.CHATGPT_BASE_URL}/wham/usage"
-    try:
-        response = requests.get(url, headers=headers, timeout=settings.UPSTREAM_TIMEOUT_SECONDS)
-    except requests.RequestException as exc:
-        raise QuotaError(f"request failed: {type(exc).__name__}") from exc
-    if response.status_code != 200:
-        raise QuotaError(f"HTTP {response.status_code} from /wham/usage")
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise QuotaError("/wham/usage answered something that is not JSON") from exc
-    if not isinstance(body, dict):
-        raise QuotaError("/wham/usage answered something that is not a JSON object")
-    return body
+    return get_json(url, label="/wham/usage", headers=headers)
 
 
 def _claim(digest: str, now: datetime) -> bool:
@@ -154,7 +138,7 @@ def quota_refresh(*, force: bool = False) -> ChatGptUsageSnapshot | None:
         if access_token is None:
             raise QuotaError("the canonical auth.json has no tokens.access_token")
         payload = _fetch(access_token, account_id)
-    except QuotaError as exc:
+    except (QuotaError, UpstreamError) as exc:
         snapshot.ok = False
         snapshot.error = str(exc)[:500]
         logger.warning("chatgpt usage fetch failed: %s", snapshot.error)

@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import requests
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from core.time import iso
+from core.upstream import UpstreamError, get_json
 from hosts.models import ClientVersionCache
 
 logger = logging.getLogger("tokenfleet.versions")
@@ -50,41 +50,26 @@ class ClientVersion:
         }
 
 
-class UpstreamError(Exception):
-    pass
-
-
 def version_from_tag(tag: object) -> str:
     """`rust-v0.63.0` / `v0.63.0` / `0.63.0` → `0.63.0`; anything else is an upstream error."""
     if not isinstance(tag, str):
-        raise UpstreamError("release has no tag_name")
+        raise UpstreamError("release has no tag_name", kind="ValueError")
     value = tag.strip()
     for prefix in ("rust-v", "v"):
         if value.startswith(prefix):
             value = value[len(prefix) :]
             break
     if not _VERSION_RE.match(value):
-        raise UpstreamError(f"unexpected tag_name {tag[:80]!r}")
+        raise UpstreamError(f"unexpected tag_name {tag[:80]!r}", kind="ValueError")
     return value
 
 
 def fetch_latest_release() -> str:
-    try:
-        response = requests.get(
-            settings.CODEX_RELEASES_URL,
-            headers={"Accept": "application/vnd.github+json", "User-Agent": "tokenfleet"},
-            timeout=settings.UPSTREAM_TIMEOUT_SECONDS,
-        )
-    except requests.RequestException as exc:
-        raise UpstreamError(f"request failed: {type(exc).__name__}") from exc
-    if response.status_code != 200:
-        raise UpstreamError(f"HTTP {response.status_code}")
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise UpstreamError("response is not JSON") from exc
-    if not isinstance(body, dict):
-        raise UpstreamError("response is not a JSON object")
+    body = get_json(
+        settings.CODEX_RELEASES_URL,
+        label="GitHub",
+        headers={"Accept": "application/vnd.github+json"},
+    )
     return version_from_tag(body.get("tag_name"))
 
 

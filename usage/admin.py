@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from accounts.services import audit_record
+from accounts.services import request_actor
+from core.admin import ReadOnlyAdmin
+from core.client_ip import client_ip
 from usage.models import ModelPrice, UsageRecord
 from usage.rollups import LEVELS, Level
+from usage.services.pricing import price_delete, price_save
 
 COUNTER_COLUMNS = (
     "messages",
@@ -23,23 +26,14 @@ COUNTER_COLUMNS = (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
+class CountersAdmin(ReadOnlyAdmin):
     @admin.display(description="cost (USD)", ordering="cost_micros")
     def cost_usd(self, obj) -> str:
         return f"{obj.cost_micros / 10**6:.6f}"
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(ReadOnlyAdmin):
+class UsageRecordAdmin(CountersAdmin):
     list_display = (
         "ts",
         "user",
@@ -60,12 +54,12 @@ class UsageRecordAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is wasted
 
 
-def _rollup_admin(level: Level) -> type[ReadOnlyAdmin]:
+def _rollup_admin(level: Level) -> type[CountersAdmin]:
     """A read-only admin for one rollup level: its key, family and counters."""
     dims = tuple(name for name in level.dims if name != "model_family")
     columns = (*((level.bucket,) if level.bucket else ()), *dims, "model_family")
 
-    class RollupAdmin(ReadOnlyAdmin):
+    class RollupAdmin(CountersAdmin):
         list_display = (*columns, *COUNTER_COLUMNS)
         list_filter = ("model_family",)
         search_fields = dims
@@ -124,15 +118,10 @@ class ModelPriceAdmin(admin.ModelAdmin):
     readonly_fields = ("source",)
 
     def save_model(self, request, obj, form, change) -> None:
-        obj.source = "admin"
-        super().save_model(request, obj, form, change)
-        audit_record(
-            action="pricing.refresh",
-            request=request,
-            meta={
-                "kind": "admin",
-                "model_prefix": obj.model_prefix,
-                "effective_from": obj.effective_from.isoformat(),
-                "changed": bool(change),
-            },
-        )
+        price_save(price=obj, actor=request_actor(request), ip=client_ip(request))
+
+    def delete_model(self, request, obj) -> None:
+        price_delete(prices=[obj], actor=request_actor(request), ip=client_ip(request))
+
+    def delete_queryset(self, request, queryset) -> None:
+        price_delete(prices=list(queryset), actor=request_actor(request), ip=client_ip(request))

@@ -65,3 +65,16 @@ def test_it_saves_an_admin_price_as_such_and_audits_it(staff, frozen_now):
     event = AuditEvent.objects.get(action="pricing.refresh")
     assert event.meta["kind"] == "admin" and event.meta["model_prefix"] == "llama-4"
     assert event.actor == "staff:ops"
+
+
+def test_it_deletes_an_admin_price_through_the_pricing_service_and_audits_it(staff, frozen_now):
+    price = ModelPrice.objects.order_by("pk").first()
+
+    response = staff.post(_url(ModelPrice, f"{price.pk}/delete/"), {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not ModelPrice.objects.filter(pk=price.pk).exists()
+    event = AuditEvent.objects.get(action="pricing.refresh")
+    assert event.meta["kind"] == "admin-delete"
+    assert event.meta["model_prefix"] == price.model_prefix
+    assert event.actor == "staff:ops"

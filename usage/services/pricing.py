@@ -8,13 +8,13 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import audit_record
 from core.errors import ApplicationError
+from core.upstream import UpstreamError, get_json
 from usage.models import ModelPrice, UsageRecord
 from usage.price_import import parse_prices
 from usage.pricing import PriceBook, cost_micros, family_of
@@ -99,6 +99,47 @@ def prices_import(*, payload: Any, source: str, actor: str = "") -> PriceImportS
     return summary
 
 
+def price_save(*, price: ModelPrice, actor: str = "", ip: str | None = None) -> ModelPrice:
+    """Save a price set by hand (the admin), audited. It prices new records at once; stored
+    records keep theirs until `manage.py reprice`."""
+    changed = price.pk is not None
+    with transaction.atomic():
+        price.source = "admin"
+        price.save()
+        audit_record(
+            action="pricing.refresh",
+            actor=actor,
+            ip=ip,
+            meta={
+                "kind": "admin",
+                "model_prefix": price.model_prefix,
+                "effective_from": price.effective_from.isoformat(),
+                "changed": changed,
+            },
+        )
+    return price
+
+
+def price_delete(*, prices: list[ModelPrice], actor: str = "", ip: str | None = None) -> int:
+    """Delete price rows by hand (the admin), audited in the same transaction."""
+    with transaction.atomic():
+        for price in prices:
+            audit_record(
+                action="pricing.refresh",
+                actor=actor,
+                ip=ip,
+                meta={
+                    "kind": "admin-delete",
+                    "model_prefix": price.model_prefix,
+                    "effective_from": price.effective_from.isoformat(),
+                },
+            )
+        deleted, _per_model = ModelPrice.objects.filter(
+            pk__in=[price.pk for price in prices]
+        ).delete()
+    return deleted
+
+
 def _same_price(stored: Any, imported: Any) -> bool:
     if stored is None or imported is None:
         return stored is None and imported is None
@@ -108,13 +149,9 @@ def _same_price(stored: Any, imported: Any) -> bool:
 def prices_fetch(*, url: str) -> Any:
     """The JSON at `url` (PRICING_URL by default); ApplicationError when it cannot be had."""
     try:
-        response = requests.get(url, timeout=settings.UPSTREAM_TIMEOUT_SECONDS)
-        response.raise_for_status()
-        return response.json()
-    except (requests.RequestException, ValueError) as error:
-        raise ApplicationError(
-            f"Could not fetch prices: {type(error).__name__}", status_code=502
-        ) from None
+        return get_json(url, label="the price list", want_object=False)
+    except UpstreamError as error:
+        raise ApplicationError(f"Could not fetch prices: {error.kind}", status_code=502) from None
 
 
 def prices_refresh(*, url: str | None = None, actor: str = "") -> PriceImportSummary:
