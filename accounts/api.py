@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.permissions import IsAdmin
-from accounts.serializers import TokenIssueInput, audit_row, token_row
+from accounts.serializers import audit_row, token_issue_input, token_row
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.params import int_param, time_param
@@ -23,9 +23,7 @@ class TokenListCreateApi(APIView):
     def post(self, request):
         if not isinstance(request.data, dict):
             raise ApplicationError("Request body must be a JSON object.")
-        serializer = TokenIssueInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = token_issue_input(request.data)
         token, plaintext = services.token_issue(
             user=data["user"],
             scope=data["scope"],

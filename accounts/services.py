@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import SCOPE_PREFIX, ApiToken, AuditEvent, Scope
+from accounts.serializers import token_issue_input
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.hashing import secret_hint, sha256_hex
@@ -86,23 +87,18 @@ def token_issue(
     actor: str = "",
     ip: str | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token; returns the row and the plaintext, which is never stored or shown again."""
-    user = (user or "").strip()
-    fields: dict[str, str] = {}
-    if not user:
-        fields["user"] = "This field is required."
-    elif len(user) > 100:
-        fields["user"] = "At most 100 characters."
-    if scope not in Scope.values:
-        fields["scope"] = f"Unknown scope; use one of {', '.join(Scope.values)}."
-    if expires_at is not None and timezone.is_naive(expires_at):
-        expires_at = timezone.make_aware(expires_at, UTC)  # naive times are UTC everywhere
-    if expires_at is not None and expires_at <= timezone.now():
-        fields["expiresAt"] = "Must be in the future."
-    if len(label or "") > 200:
-        fields["label"] = "At most 200 characters."
-    if fields:
-        raise ApplicationError("Invalid request.", status_code=400, fields=fields)
+    """Create a token; returns the row and the plaintext, which is never stored or shown again.
+
+    The arguments are checked by accounts.serializers.TokenIssueInput (naive times are UTC)."""
+    valid = token_issue_input(
+        {"user": user, "scope": scope, "label": label or "", "expiresAt": expires_at}
+    )
+    user, scope, label, expires_at = (
+        valid["user"],
+        valid["scope"],
+        valid["label"],
+        valid["expiresAt"],
+    )
 
     plaintext = SCOPE_PREFIX[Scope(scope)] + secrets.token_urlsafe(32)
     with transaction.atomic():

@@ -91,11 +91,11 @@ def _as_list(value: Any) -> list:
     return [str(value)]
 
 
-def _flatten_detail(detail: Any) -> Any:
+def flatten_detail(detail: Any) -> Any:
     if isinstance(detail, dict):
-        return {key: _flatten_detail(value) for key, value in detail.items()}
+        return {key: flatten_detail(value) for key, value in detail.items()}
     if isinstance(detail, list):
-        flat = [_flatten_detail(item) for item in detail]
+        flat = [flatten_detail(item) for item in detail]
         return flat[0] if len(flat) == 1 and isinstance(flat[0], str) else flat
     return str(detail)
 
@@ -116,7 +116,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         status_code, message, fields = exc.status_code, exc.message, exc.fields
         headers.update(exc.headers)
     elif isinstance(exc, exceptions.ValidationError):
-        detail = _flatten_detail(exc.detail)
+        detail = flatten_detail(exc.detail)
         fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
         status_code = 422 if dialect == FLEET else status.HTTP_400_BAD_REQUEST
         message = "Validation failed." if dialect == FLEET else "Invalid request."
@@ -130,7 +130,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
     elif isinstance(exc, exceptions.APIException):
         status_code, fields = exc.status_code, {}
-        message = _flatten_detail(exc.detail)
+        message = flatten_detail(exc.detail)
         if not isinstance(message, str):
             message = str(message)
         auth_header = getattr(exc, "auth_header", None)

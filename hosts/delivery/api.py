@@ -16,28 +16,11 @@ from hosts.api_base import FleetAdminView, FleetHostView, FleetPublicView, ok
 from hosts.delivery import selectors, services
 from hosts.delivery.prompts import SHA256_RE, filename_error
 from hosts.delivery.telemetry import usage_entries_parse
-from hosts.models import Host, SlashCommand
+from hosts.models import SlashCommand
+from hosts.serializers import host_data
 from hosts.wrapper.bake import WRAPPER_VERSION, BakeError, bake, fqdn_error, wrapper_metadata
 
 PROMPT_MAX_CHARS = 256 * 1024
-
-
-def _host_data(host: Host) -> dict:
-    return {
-        "id": host.pk,
-        "fqdn": host.fqdn,
-        "owner": host.owner,
-        "status": host.status,
-        "allow_roaming_ips": host.allow_roaming_ips,
-        "bound_ip": host.bound_ip,
-        "api_key_hint": host.api_key_hint,
-        "client_version": host.client_version,
-        "wrapper_version": host.wrapper_version,
-        "api_calls": host.api_calls,
-        "last_seen_at": iso(host.last_seen_at),
-        "created_at": iso(host.created_at),
-        "updated_at": iso(host.updated_at),
-    }
 
 
 def _baking_failed(exc: BakeError) -> ApplicationError:
@@ -68,7 +51,10 @@ class HostRegisterApi(FleetAdminView):
         url = f"{settings.PUBLIC_BASE_URL}/install/{registration.installer_token}"
         return ok(
             {
-                "host": {**_host_data(registration.host), "api_key": registration.api_key},
+                "host": {
+                    **host_data(registration.host, admin=True),
+                    "api_key": registration.api_key,
+                },
                 "installer": {
                     "token": registration.installer_token,
                     "url": url,

@@ -17,6 +17,7 @@ from hosts.fleetauth import selectors as auth_selectors
 from hosts.fleetauth import services
 from hosts.fleetauth.authjson import AuthJsonError, normalise_auth, parse_digest, parse_rfc3339
 from hosts.models import Host
+from hosts.serializers import host_data, token_usage_data
 
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 VALIDATION_MESSAGE = "Validation failed."
@@ -50,9 +51,9 @@ def auth_answer(*, host: Host, outcome: services.AuthOutcome) -> dict:
         canonical_last_refresh=canonical.last_refresh if canonical else None,
         canonical_digest=canonical.digest if canonical else None,
         api_calls=host.api_calls,
-        token_usage_month=auth_selectors.host_token_usage_month(host=host),
+        token_usage_month=token_usage_data(auth_selectors.host_token_usage_month(host=host)),
         versions=versions.versions_for_host(host=host),
-        host=auth_selectors.host_summary(host),
+        host=host_data(host),
         # After the write has committed, so a new login fetches its quota at once.
         chatgpt_usage=quota.quota_for_request(),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db.models import Count, Sum
@@ -10,7 +11,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.crypto import decrypt_text
-from core.time import iso
 from hosts.models import CanonicalAuth, Host, HostAuthDigest
 
 
@@ -33,13 +33,25 @@ def month_start(now: datetime | None = None) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def host_token_usage_month(*, host: Host, now: datetime | None = None) -> dict:
-    """This host's Codex usage since the start of the UTC month, in one aggregate query.
+@dataclass(frozen=True)
+class TokenUsage:
+    """One host's Codex usage over a period, as Codex reports it: `input` is the non-cached
+    input, `cache_read` the cached input, `output` includes `reasoning`."""
 
-    As Codex reports it: `input` is the non-cached input, `cached` the cached input, `output`
-    includes `reasoning`, and `total` = input + output (cached and reasoning are not added
-    again). `events` is the number of usage entries (cdx lines and collected session turns).
-    """
+    input: int = 0
+    cache_read: int = 0
+    output: int = 0
+    reasoning: int = 0
+    events: int = 0  # usage entries (cdx lines and collected session turns)
+
+    @property
+    def total(self) -> int:
+        """input + output: cached input and reasoning are not added again."""
+        return self.input + self.output
+
+
+def host_token_usage_month(*, host: Host, now: datetime | None = None) -> TokenUsage:
+    """This host's Codex usage since the start of the UTC month, in one aggregate query."""
     from usage.models import Source, UsageRecord
 
     zero = 0
@@ -52,34 +64,9 @@ def host_token_usage_month(*, host: Host, now: datetime | None = None) -> dict:
         reasoning=Coalesce(Sum("reasoning"), zero),
         events=Count("pk"),
     )
-    return {
-        "total": sums["input"] + sums["output"],
-        "input": sums["input"],
-        "output": sums["output"],
-        "cached": sums["cache_read"],
-        "reasoning": sums["reasoning"],
-        "events": sums["events"],
-    }
+    return TokenUsage(**sums)
 
 
-def host_recent_digests(*, host: Host) -> list[dict]:
-    return [
-        {"digest": row.digest, "last_refresh": row.last_refresh, "seen_at": iso(row.seen_at)}
-        for row in HostAuthDigest.objects.filter(host=host)[:3]
-    ]
-
-
-def host_summary(host: Host) -> dict:
-    return {
-        "id": host.pk,
-        "fqdn": host.fqdn,
-        "owner": host.owner,
-        "status": host.status,
-        "allow_roaming_ips": host.allow_roaming_ips,
-        "bound_ip": host.bound_ip,
-        "client_version": host.client_version or None,
-        "wrapper_version": host.wrapper_version or None,
-        "api_calls": host.api_calls,
-        "last_seen_at": iso(host.last_seen_at),
-        "created_at": iso(host.created_at),
-    }
+def host_recent_digests(*, host: Host) -> list[HostAuthDigest]:
+    """The host's last three auth digests, newest first."""
+    return list(HostAuthDigest.objects.filter(host=host)[:3])
