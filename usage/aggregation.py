@@ -87,18 +87,6 @@ class Sums:
     def cost_usd(self) -> float:
         return self.cost_micros / MICROS_PER_USD
 
-    def totals(self) -> dict:
-        """The `totals` object of /api/usage/totals."""
-        return {
-            "input": self.input,
-            "cacheCreation": self.cache_creation,
-            "cacheRead": self.cache_read,
-            "output": self.output,
-            "sum": self.tokens_raw,
-            "messages": self.messages,
-            "costUsd": self.cost_usd,
-        }
-
 
 assert tuple(item.name for item in fields(Sums)) == COUNTERS
 

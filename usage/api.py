@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,8 +17,8 @@ from core.errors import ApplicationError
 from core.hashing import sha256_hex
 from core.params import int_param, invalid, text_param, time_param
 from core.principals import HOST
-from core.time import epoch_ms, epoch_seconds
-from usage import selectors
+from core.time import epoch_ms
+from usage import selectors, serializers
 from usage.aggregation import UsageFilter
 from usage.collector import collector_source
 from usage.services import ingest as services
@@ -79,15 +77,7 @@ class UsageReadApi(APIView):
 class TotalsApi(UsageReadApi):
     def get(self, request):
         flt = usage_filter(request)
-        return json_ok(
-            selectors.totals_payload(
-                user=flt.user,
-                machine=flt.machine,
-                model_family=flt.model_family,
-                ts_from=flt.ts_from,
-                ts_to=flt.ts_to,
-            )
-        )
+        return json_ok(serializers.totals_body(selectors.totals(flt), at=timezone.now()))
 
 
 class TimeseriesApi(UsageReadApi):
@@ -113,15 +103,10 @@ class TimeseriesApi(UsageReadApi):
                 tz = ZoneInfo(tz_name)
             except (ZoneInfoNotFoundError, ValueError):
                 raise invalid("tz", "Unknown time zone; use an IANA name.") from None
-        return json_ok(
-            selectors.timeseries(
-                flt,
-                from_ms=epoch_ms(ts_from),
-                to_ms=epoch_ms(ts_to),
-                step_ms=step,
-                tz=tz,
-            )
+        series = selectors.timeseries(
+            flt, from_ms=epoch_ms(ts_from), to_ms=epoch_ms(ts_to), step_ms=step, tz=tz
         )
+        return json_ok(serializers.timeseries_body(series))
 
 
 class LeaderboardApi(UsageReadApi):
@@ -131,7 +116,8 @@ class LeaderboardApi(UsageReadApi):
         if by not in selectors.LEADERBOARD_BY:
             raise invalid("by", "Use user, machine or model_family.")
         limit = int_param(params, "limit", default=20, minimum=1, maximum=100)
-        return json_ok(selectors.leaderboard(usage_filter(request), by=by, limit=limit))
+        entries = selectors.leaderboard(usage_filter(request), by=by, limit=limit)
+        return json_ok(serializers.leaderboard_body(by, entries))
 
 
 class UserDetailApi(UsageReadApi):
@@ -139,66 +125,26 @@ class UserDetailApi(UsageReadApi):
         detail = selectors.user_detail(usage_filter(request, user=name))
         if detail is None:
             raise ApplicationError("Unknown user.", status_code=404)
-        return json_ok(detail)
+        return json_ok(serializers.user_detail_body(detail))
 
 
 class RecentApi(UsageReadApi):
     def get(self, request):
         limit = int_param(request.query_params, "limit", default=50, minimum=1, maximum=500)
-        return json_ok(selectors.recent(usage_filter(request), limit=limit))
+        return json_ok(
+            serializers.recent_body(selectors.recent(usage_filter(request), limit=limit))
+        )
 
 
 class BreakdownApi(UsageReadApi):
     def get(self, request):
-        rows = selectors.breakdown(usage_filter(request))
-        return json_ok({"rows": rows, "timestamp": epoch_seconds(timezone.now())})
-
-
-# JSON key → CSV column, in column order.
-CSV_COLUMNS = (
-    ("user", "user"),
-    ("machine", "machine"),
-    ("model", "model"),
-    ("modelFamily", "model_family"),
-    ("messages", "messages"),
-    ("input", "input"),
-    ("cacheCreation", "cache_creation"),
-    ("cacheCreation1h", "cache_creation_1h"),
-    ("cacheRead", "cache_read"),
-    ("output", "output"),
-    ("reasoning", "reasoning"),
-    ("tokensWeighted", "tokens_weighted"),
-    ("costUsd", "cost_usd"),
-)
-TEXT_COLUMNS = {"user", "machine", "model", "modelFamily"}
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: str) -> str:
-    """A leading quote keeps spreadsheets from running client-chosen text as a formula."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
-def breakdown_csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([column for _key, column in CSV_COLUMNS])
-    for row in rows:
-        cells = []
-        for key, _column in CSV_COLUMNS:
-            value = row[key]
-            if key in TEXT_COLUMNS:
-                value = csv_safe(value)
-            elif key == "costUsd":
-                value = f"{value:.6f}"
-            cells.append(value)
-        writer.writerow(cells)
-    return out.getvalue()
+        groups = selectors.breakdown(usage_filter(request))
+        return json_ok(serializers.breakdown_body(groups, at=timezone.now()))
 
 
 class BreakdownCsvApi(UsageReadApi):
     def get(self, request):
-        body = breakdown_csv(selectors.breakdown(usage_filter(request)))
+        body = serializers.breakdown_csv(selectors.breakdown(usage_filter(request)))
         response = HttpResponse(body, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="usage-breakdown.csv"'
         return response

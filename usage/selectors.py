@@ -1,22 +1,22 @@
-"""Reads for usage: the /api/usage/* payloads, computed from the rollups (see aggregation)."""
+"""Reads for usage, computed from the rollups (see aggregation). They return data (Sums, rows,
+dataclasses); usage/serializers.py shapes the answers of the API, the CSV and the live stream."""
 
 from __future__ import annotations
 
 import bisect
 import math
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import reduce
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.utils import timezone
-
 from core.errors import ApplicationError
-from core.time import epoch_ms, epoch_seconds, from_epoch_ms
+from core.time import epoch_ms, from_epoch_ms
 from usage.aggregation import (
     DAY_MS,
     HOUR,
     HOUR_MS,
-    MICROS_PER_USD,
     Sums,
     UsageFilter,
     aggregate,
@@ -38,21 +38,6 @@ MAX_CORRECTION_RANGES = 200
 
 def totals(flt: UsageFilter) -> Sums:
     return aggregate(flt).get((), Sums())
-
-
-def totals_payload(
-    *,
-    user: str | None = None,
-    machine: str | None = None,
-    model_family: str | None = None,
-    ts_from: datetime | None = None,
-    ts_to: datetime | None = None,
-) -> dict:
-    """The /api/usage/totals body (also the SSE and embed payload)."""
-    flt = UsageFilter(
-        user=user, machine=machine, model_family=model_family, ts_from=ts_from, ts_to=ts_to
-    )
-    return {"totals": totals(flt).totals(), "timestamp": epoch_seconds(timezone.now())}
 
 
 # --- Time series.
@@ -166,9 +151,19 @@ def _day_sums(flt: UsageFilter, bounds: list[int], sums: list[Sums]) -> None:
             sums[edge].add(values, -sign)
 
 
+@dataclass(frozen=True)
+class Series:
+    """Buckets [bounds[i], bounds[i + 1]) in epoch ms, with their sums."""
+
+    bounds: list[int]
+    sums: list[Sums]
+    step_ms: int
+    tz: ZoneInfo | None
+
+
 def timeseries(
     flt: UsageFilter, *, from_ms: int, to_ms: int, step_ms: int, tz: ZoneInfo | None
-) -> dict:
+) -> Series:
     """Contiguous, zero-filled buckets over [from, to) (widened to whole buckets)."""
     bounds = bucket_bounds(from_ms, to_ms, step_ms, tz)
     sums = [Sums() for _ in bounds[:-1]]
@@ -176,35 +171,10 @@ def timeseries(
         _day_sums(flt, bounds, sums)
     else:
         _slot_sums(flt, bounds, sums)
-    return {
-        "from": bounds[0],
-        "to": bounds[-1],
-        "step": step_ms,
-        "tz": str(tz) if tz is not None else "UTC",
-        "buckets": [
-            {
-                "ts": bound,
-                "messages": item.messages,
-                "tokensRaw": item.tokens_raw,
-                "tokensWeighted": item.tokens_weighted,
-                "costUsd": item.cost_usd,
-            }
-            for bound, item in zip(bounds, sums, strict=False)
-        ],
-    }
+    return Series(bounds, sums, step_ms, tz)
 
 
 # --- Leaderboard, per-user detail, recent feed, breakdown.
-
-
-def _tokens(item: Sums) -> dict:
-    return {
-        "input": item.input,
-        "cacheCreation": item.cache_creation,
-        "cacheRead": item.cache_read,
-        "output": item.output,
-        "sum": item.tokens_raw,
-    }
 
 
 def _by_cost(groups: dict[tuple, Sums]) -> list[tuple[tuple, Sums]]:
@@ -213,22 +183,20 @@ def _by_cost(groups: dict[tuple, Sums]) -> list[tuple[tuple, Sums]]:
     return sorted(items, key=lambda pair: (-pair[1].cost_micros, pair[0]))
 
 
-def leaderboard(flt: UsageFilter, *, by: str, limit: int) -> dict:
-    groups = aggregate(flt, (by,))
-    entries = [
-        {
-            "key": key[0],
-            "messages": item.messages,
-            "tokens": _tokens(item),
-            "tokensWeighted": item.tokens_weighted,
-            "costUsd": item.cost_usd,
-        }
-        for key, item in _by_cost(groups)[:limit]
-    ]
-    return {"by": by, "entries": entries}
+def leaderboard(flt: UsageFilter, *, by: str, limit: int) -> list[tuple[str, Sums]]:
+    """The `limit` most expensive keys of dimension `by`, with their sums."""
+    return [(key[0], item) for key, item in _by_cost(aggregate(flt, (by,)))[:limit]]
 
 
-def user_detail(flt: UsageFilter) -> dict | None:
+@dataclass(frozen=True)
+class UserDetail:
+    user: str
+    overall: Sums
+    per_family: list[tuple[str, Sums]]  # most expensive first
+    per_machine: list[tuple[str, Sums]]
+
+
+def user_detail(flt: UsageFilter) -> UserDetail | None:
     """Per-user totals with per-family and per-machine parts; None for a user never seen."""
     if not UsageTotal.objects.filter(user=flt.user).exists():
         return None
@@ -240,14 +208,12 @@ def user_detail(flt: UsageFilter) -> dict | None:
         per_family.setdefault((family,), Sums()).add(values)
         per_machine.setdefault((machine,), Sums()).add(values)
         overall.add(values)
-    return {
-        "user": flt.user,
-        "totals": overall.totals(),
-        "perFamily": [
-            {"modelFamily": key[0], **item.totals()} for key, item in _by_cost(per_family)
-        ],
-        "perMachine": [{"machine": key[0], **item.totals()} for key, item in _by_cost(per_machine)],
-    }
+    return UserDetail(
+        user=flt.user or "",
+        overall=overall,
+        per_family=[(key[0], item) for key, item in _by_cost(per_family)],
+        per_machine=[(key[0], item) for key, item in _by_cost(per_machine)],
+    )
 
 
 def _recent_hours(flt: UsageFilter, limit: int) -> list[tuple[datetime, datetime]]:
@@ -281,8 +247,24 @@ def _recent_hours(flt: UsageFilter, limit: int) -> list[tuple[datetime, datetime
     return ranges
 
 
-def recent(flt: UsageFilter, *, limit: int) -> dict:
-    """The newest records, newest first."""
+RECENT_FIELDS = (
+    "message_id",
+    "user",
+    "machine",
+    "model",
+    "model_family",
+    "input",
+    "cache_creation",
+    "cache_read",
+    "output",
+    "reasoning",
+    "cost_micros",
+    "ts",
+)
+
+
+def recent(flt: UsageFilter, *, limit: int) -> list[dict[str, Any]]:
+    """The newest records as rows of RECENT_FIELDS, newest first."""
     records = UsageRecord.objects.all()
     if flt.ts_from is not None:
         records = records.filter(ts__gte=flt.ts_from)
@@ -292,70 +274,15 @@ def recent(flt: UsageFilter, *, limit: int) -> dict:
     if dims:
         hours = _recent_hours(flt, limit)
         if not hours:
-            return {"entries": []}
+            return []
         records = records.filter(dims, range_q("ts", hours))
-    rows = records.order_by("-ts", "-id").values(
-        "message_id",
-        "user",
-        "machine",
-        "model",
-        "model_family",
-        "input",
-        "cache_creation",
-        "cache_read",
-        "output",
-        "reasoning",
-        "cost_micros",
-        "ts",
-    )[:limit]
-    return {
-        "entries": [
-            {
-                "messageId": row["message_id"],
-                "user": row["user"],
-                "machine": row["machine"],
-                "model": row["model"],
-                "modelFamily": row["model_family"],
-                "input": row["input"],
-                "cacheCreation": row["cache_creation"],
-                "cacheRead": row["cache_read"],
-                "output": row["output"],
-                "reasoning": row["reasoning"],
-                "costUsd": row["cost_micros"] / MICROS_PER_USD,
-                "ts": epoch_ms(row["ts"]),
-            }
-            for row in rows
-        ]
-    }
+    return list(records.order_by("-ts", "-id").values(*RECENT_FIELDS)[:limit])
 
 
 BREAKDOWN_GROUP = ("user", "machine", "model", "model_family")
 
 
-def breakdown(flt: UsageFilter) -> list[dict]:
-    """One row per user × machine × model, ordered by user, machine, model."""
+def breakdown(flt: UsageFilter) -> list[tuple[tuple[str, str, str, str], Sums]]:
+    """((user, machine, model, model_family), sums) per group with messages, in key order."""
     groups = aggregate(flt, BREAKDOWN_GROUP)
-    rows = []
-    for key in sorted(groups):
-        item = groups[key]
-        if not item.messages:
-            continue
-        user, machine, model, family = key
-        rows.append(
-            {
-                "user": user,
-                "machine": machine,
-                "model": model,
-                "modelFamily": family,
-                "messages": item.messages,
-                "input": item.input,
-                "cacheCreation": item.cache_creation,
-                "cacheCreation1h": item.cache_creation_1h,
-                "cacheRead": item.cache_read,
-                "output": item.output,
-                "reasoning": item.reasoning,
-                "tokensWeighted": item.tokens_weighted,
-                "costUsd": item.cost_usd,
-            }
-        )
-    return rows
+    return [(key, groups[key]) for key in sorted(groups) if groups[key].messages]

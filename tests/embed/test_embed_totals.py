@@ -6,8 +6,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.embed.conftest import BOARD
+from usage.aggregation import UsageFilter
 from usage.records import NewRecord
-from usage.selectors import totals_payload
+from usage.selectors import totals
+from usage.serializers import totals_data
 from usage.services.ingest import records_insert
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +36,7 @@ def test_it_answers_the_totals_payload(board_origin, embed_token):
     response = APIClient().get(f"/embed/totals?token={embed_token}", HTTP_ORIGIN=BOARD)
     assert response.status_code == 200
     body = response.json()
-    assert body["totals"] == totals_payload()["totals"]
+    assert body["totals"] == totals_data(totals(UsageFilter()))
     assert body["totals"]["messages"] == 3
     assert body["totals"]["input"] == 300
     assert body["totals"]["sum"] == 3 * (100 + 20 + 300 + 40)

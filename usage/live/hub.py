@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
+from django.utils import timezone
 from django_eventstream.event import Event
 from django_eventstream.views import Listener, get_listener_manager
 
@@ -43,10 +44,12 @@ def encode_event(event: str, payload: dict) -> bytes:
 def totals_read() -> dict:
     """The totals payload from the database. Runs in a worker thread, which keeps no connection:
     a stream must never pin one for its lifetime."""
-    from usage.selectors import totals_payload
+    from usage.aggregation import UsageFilter
+    from usage.selectors import totals
+    from usage.serializers import totals_body
 
     try:
-        return totals_payload()
+        return totals_body(totals(UsageFilter()), at=timezone.now())
     finally:
         connections.close_all()
 

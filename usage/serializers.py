@@ -1,0 +1,190 @@
+"""Wire shapes of the usage dialect (camelCase JSON, and the breakdown CSV), from selector data.
+
+Plain functions rather than DRF serializers: these answers are the hot read path. bench/reads.py
+measures the routes; a DRF `Serializer(many=True)` costs tens of microseconds per row, which on a
+500-row recent feed or a 10,000-bucket series is more than the rollup read itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+from core.time import epoch_ms, epoch_seconds
+from usage.aggregation import MICROS_PER_USD, Sums
+from usage.selectors import Series, UserDetail
+
+
+def totals_data(item: Sums) -> dict[str, Any]:
+    """The `totals` object of /api/usage/totals (also of users/<name> and its parts)."""
+    return {
+        "input": item.input,
+        "cacheCreation": item.cache_creation,
+        "cacheRead": item.cache_read,
+        "output": item.output,
+        "sum": item.tokens_raw,
+        "messages": item.messages,
+        "costUsd": item.cost_usd,
+    }
+
+
+def totals_body(item: Sums, *, at: datetime) -> dict[str, Any]:
+    """The /api/usage/totals body, also the SSE `totals` event and /embed/totals."""
+    return {"totals": totals_data(item), "timestamp": epoch_seconds(at)}
+
+
+def timeseries_body(series: Series) -> dict[str, Any]:
+    return {
+        "from": series.bounds[0],
+        "to": series.bounds[-1],
+        "step": series.step_ms,
+        "tz": str(series.tz) if series.tz is not None else "UTC",
+        "buckets": [
+            {
+                "ts": bound,
+                "messages": item.messages,
+                "tokensRaw": item.tokens_raw,
+                "tokensWeighted": item.tokens_weighted,
+                "costUsd": item.cost_usd,
+            }
+            for bound, item in zip(series.bounds, series.sums, strict=False)
+        ],
+    }
+
+
+def _tokens(item: Sums) -> dict[str, int]:
+    return {
+        "input": item.input,
+        "cacheCreation": item.cache_creation,
+        "cacheRead": item.cache_read,
+        "output": item.output,
+        "sum": item.tokens_raw,
+    }
+
+
+def leaderboard_body(by: str, entries: list[tuple[str, Sums]]) -> dict[str, Any]:
+    return {
+        "by": by,
+        "entries": [
+            {
+                "key": key,
+                "messages": item.messages,
+                "tokens": _tokens(item),
+                "tokensWeighted": item.tokens_weighted,
+                "costUsd": item.cost_usd,
+            }
+            for key, item in entries
+        ],
+    }
+
+
+def user_detail_body(detail: UserDetail) -> dict[str, Any]:
+    return {
+        "user": detail.user,
+        "totals": totals_data(detail.overall),
+        "perFamily": [
+            {"modelFamily": family, **totals_data(item)} for family, item in detail.per_family
+        ],
+        "perMachine": [
+            {"machine": machine, **totals_data(item)} for machine, item in detail.per_machine
+        ],
+    }
+
+
+def recent_body(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "entries": [
+            {
+                "messageId": row["message_id"],
+                "user": row["user"],
+                "machine": row["machine"],
+                "model": row["model"],
+                "modelFamily": row["model_family"],
+                "input": row["input"],
+                "cacheCreation": row["cache_creation"],
+                "cacheRead": row["cache_read"],
+                "output": row["output"],
+                "reasoning": row["reasoning"],
+                "costUsd": row["cost_micros"] / MICROS_PER_USD,
+                "ts": epoch_ms(row["ts"]),
+            }
+            for row in rows
+        ]
+    }
+
+
+def breakdown_rows(groups: list[tuple[tuple[str, str, str, str], Sums]]) -> list[dict[str, Any]]:
+    rows = []
+    for (user, machine, model, family), item in groups:
+        rows.append(
+            {
+                "user": user,
+                "machine": machine,
+                "model": model,
+                "modelFamily": family,
+                "messages": item.messages,
+                "input": item.input,
+                "cacheCreation": item.cache_creation,
+                "cacheCreation1h": item.cache_creation_1h,
+                "cacheRead": item.cache_read,
+                "output": item.output,
+                "reasoning": item.reasoning,
+                "tokensWeighted": item.tokens_weighted,
+                "costUsd": item.cost_usd,
+            }
+        )
+    return rows
+
+
+def breakdown_body(
+    groups: list[tuple[tuple[str, str, str, str], Sums]], *, at: datetime
+) -> dict[str, Any]:
+    return {"rows": breakdown_rows(groups), "timestamp": epoch_seconds(at)}
+
+
+# CSV column → how a group gives it, in column order.
+CSV_COLUMNS = (
+    "user",
+    "machine",
+    "model",
+    "model_family",
+    "messages",
+    "input",
+    "cache_creation",
+    "cache_creation_1h",
+    "cache_read",
+    "output",
+    "reasoning",
+    "tokens_weighted",
+    "cost_usd",
+)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: str) -> str:
+    """A leading quote keeps spreadsheets from running client-chosen text as a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def breakdown_csv(groups: list[tuple[tuple[str, str, str, str], Sums]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for key, item in groups:
+        writer.writerow(
+            [
+                *(csv_safe(text) for text in key),
+                item.messages,
+                item.input,
+                item.cache_creation,
+                item.cache_creation_1h,
+                item.cache_read,
+                item.output,
+                item.reasoning,
+                item.tokens_weighted,
+                f"{item.cost_usd:.6f}",
+            ]
+        )
+    return out.getvalue()
