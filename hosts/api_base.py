@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import ApiTokenAuthentication
 from accounts.permissions import FleetAdminAccess
+from core.client_ip import client_ip
 from core.errors import ApplicationError
+from core.principals import HOST
 from hosts import selectors
 from hosts.authentication import MSG_API_DISABLED, MSG_MISSING, HostKeyAuthentication
+from hosts.services import host_call_record
 
 
 def ok(data: dict, status: int = 200, **headers) -> Response:
@@ -29,7 +33,25 @@ class IsHost(BasePermission):
         return getattr(principal, "kind", None) == "host"
 
 
-class FleetHostView(APIView):
+class HostCallMixin:
+    """For views a host key may call: once DRF has authenticated a host, apply the IP rule and
+    count the call (hosts.services), before permissions and throttles, as authentication did."""
+
+    def ip_override_allowed(self, request: Request) -> bool:
+        return False
+
+    def perform_authentication(self, request: Request) -> None:
+        super().perform_authentication(request)  # type: ignore[misc]
+        principal = request.user
+        if getattr(principal, "kind", None) == HOST:
+            host_call_record(
+                host=principal.credential,
+                ip=client_ip(request),
+                override_allowed=self.ip_override_allowed(request),
+            )
+
+
+class FleetHostView(HostCallMixin, APIView):
     """A host-facing route: host key required, 503 while the API is disabled."""
 
     authentication_classes = [HostKeyAuthentication]

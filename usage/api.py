@@ -18,6 +18,7 @@ from core.hashing import sha256_hex
 from core.params import int_param, invalid, text_param, time_param
 from core.principals import HOST
 from core.time import epoch_ms
+from hosts.api_base import HostCallMixin
 from usage import selectors, serializers
 from usage.aggregation import UsageFilter
 from usage.collector import collector_source
@@ -53,7 +54,7 @@ def usage_filter(request, *, user: str | None = None) -> UsageFilter:
     )
 
 
-class IngestMessagesApi(APIView):
+class IngestMessagesApi(HostCallMixin, APIView):
     permission_classes = [CanIngest]
 
     def post(self, request):
@@ -70,7 +71,7 @@ class IngestMessagesApi(APIView):
         return Response(result)
 
 
-class UsageReadApi(APIView):
+class UsageReadApi(HostCallMixin, APIView):
     permission_classes = [UsageReadAccess]
 
 

@@ -159,3 +159,24 @@ def test_it_does_not_bind_on_a_refused_key(host, from_ip, api_client):
 
     assert bound_ip(host) is None
     assert "auth.bind_ip" not in actions()
+
+
+def test_the_authentication_class_only_reads(host, host_key):
+    """Binding and counting are the views' service calls; authenticating writes nothing."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from hosts.authentication import HostKeyAuthentication
+
+    request = Request(
+        APIRequestFactory().post("/auth", REMOTE_ADDR="203.0.113.5", HTTP_X_API_KEY=host_key)
+    )
+    with CaptureQueriesContext(connection) as queries:
+        principal, credential = HostKeyAuthentication().authenticate(request)
+
+    assert credential.pk == host.pk and principal.machine == host.fqdn
+    assert [query["sql"].split()[0] for query in queries] == ["SELECT"]
+    host.refresh_from_db()
+    assert (host.bound_ip, host.api_calls) == (None, 0)
