@@ -262,7 +262,9 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Hashed names (admin/css/base.<hash>.css) that whitenoise serves as immutable for a year,
+    # so a deploy never meets a browser's stale copy; `collectstatic` writes the manifest.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").strip().upper()

@@ -17,6 +17,16 @@ def _clean_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _static_without_manifest(settings):
+    """The suite does not run collectstatic; pages that link static files (the admin) resolve
+    them unhashed. tests/test_serving.py collects them and checks the manifest's hashed names."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

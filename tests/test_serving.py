@@ -6,6 +6,7 @@ free port (config/gunicorn.conf.py, exactly as `make run` starts it); poll /heal
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -103,6 +104,11 @@ def test_it_serves_health_static_files_and_json_errors_on_sqlite_alone(served, t
 
     css = requests.get(f"{base}/static/admin/css/base.css", timeout=5)
     assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
+    # The manifest storage's hashed copy is served too, cacheable for good.
+    manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())
+    hashed = requests.get(f"{base}/static/{manifest['paths']['admin/css/base.css']}", timeout=5)
+    assert hashed.status_code == 200 and hashed.headers["Content-Type"].startswith("text/css")
+    assert "immutable" in hashed.headers["Cache-Control"]
 
     missing = requests.get(f"{base}/api/no-such-route", timeout=5)
     assert (missing.status_code, missing.json()) == (404, {"error": "Not found."})
