@@ -161,7 +161,7 @@ else:
         }
     }
 
-# --- Live updates (django-eventstream). Redis fans events out across workers and servers.
+# --- Live updates (usage/live/). Redis fans change nudges out across workers and servers.
 SSE_MIN_INTERVAL_MS = env.int("SSE_MIN_INTERVAL_MS", default=500)
 # A comment line on idle streams, so proxies and browsers keep them open (the design asks for
 # at most 20 s); and the reconnect delay hinted to EventSource clients with `retry:`.
@@ -171,10 +171,10 @@ EVENTSTREAM_ALLOW_ORIGINS: list[str] = []  # the embed views check origins thems
 if REDIS_URL:
     from redis.connection import parse_url
 
-    # django-eventstream passes these straight to redis.Redis(**kwargs). The timeouts bound how
-    # long an after-commit publish can wait on an unreachable Redis; `retry: None` turns off
-    # redis-py's silent reconnect-with-backoff, which would both stall an ingest and hide from
-    # usage.live that its subscription was gone (and events with it).
+    # usage/live/ passes these straight to redis.Redis(**kwargs). The timeouts bound how long an
+    # after-commit publish can wait on an unreachable Redis; `retry: None` turns off redis-py's
+    # silent reconnect-with-backoff, which would both stall an ingest and hide from usage.live
+    # that its subscription was gone (and events with it).
     EVENTSTREAM_REDIS = {
         **parse_url(REDIS_URL),
         "socket_connect_timeout": 2,

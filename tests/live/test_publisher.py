@@ -12,8 +12,6 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-import redis
-from django_eventstream import eventstream
 
 from usage.live import channel
 from usage.live import hub as live
@@ -182,9 +180,9 @@ def test_it_retries_a_failed_computation_and_gets_the_change_out(monkeypatch, ca
     assert "could not be computed" in caplog.text
 
 
-def test_it_delivers_an_announcement_from_another_thread_without_redis(monkeypatch):
-    """The zero-setup path: send_event queues in-process, the hub hears it on its loop."""
-    monkeypatch.setattr(eventstream, "redis_client", None)
+def test_it_delivers_an_announcement_from_another_thread_without_redis(settings):
+    """The zero-setup path: the announcement wakes this process's hub on its own loop."""
+    settings.EVENTSTREAM_REDIS = None
 
     async def scenario():
         totals = FakeTotals()
@@ -221,10 +219,14 @@ def _closed_port() -> int:
 
 @pytest.mark.django_db
 def test_it_never_fails_an_ingest_when_redis_is_unreachable(
-    monkeypatch, caplog, django_capture_on_commit_callbacks
+    settings, caplog, django_capture_on_commit_callbacks
 ):
-    unreachable = redis.Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=1)
-    monkeypatch.setattr(eventstream, "redis_client", unreachable)
+    settings.EVENTSTREAM_REDIS = {
+        "host": "127.0.0.1",
+        "port": _closed_port(),
+        "socket_connect_timeout": 1,
+        "retry": None,
+    }
     assert channel.change_announce() is False
 
     record = NewRecord(

@@ -14,15 +14,11 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
 from django.utils import timezone
-from django_eventstream.event import Event
-from django_eventstream.views import Listener, get_listener_manager
 
+from usage.live import channel
 from usage.live.channel import EVENT_TOTALS, channel_name, redis_configured
 
 logger = logging.getLogger("tokenfleet.live")
-
-# django-eventstream publishes every channel's events on this one Redis pub/sub channel.
-EVENTSTREAM_PUBSUB_CHANNEL = "events_channel"
 
 KEEPALIVE_FRAME = b": keep-alive\n\n"
 # A frame cached by the hub is reused for new streams this long at most, a bound on staleness
@@ -63,21 +59,6 @@ def _news(payload: dict) -> str:
     )
 
 
-class _HubListener(Listener):
-    """The hub's one registration in django-eventstream's listener manager."""
-
-    def __init__(self, hub: TotalsHub) -> None:
-        super().__init__()
-        self.hub = hub
-        self.loop = hub.loop
-        self.channels = {channel_name()}
-
-    def wake_threadsafe(self) -> None:
-        # Called with the manager's lock held, from whichever thread sent or received the event.
-        with contextlib.suppress(RuntimeError):  # loop closed: the worker is shutting down
-            self.loop.call_soon_threadsafe(self.hub.drain)
-
-
 class TotalsHub:
     """Per event loop: coalesces change notifications into totals frames, fans them out."""
 
@@ -111,24 +92,19 @@ class TotalsHub:
         self._next_allowed = 0.0  # loop time before which no frame is published
         self._snapshot: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
-        self._listener = _HubListener(self)
         self._stopped = False
 
     # lifecycle
 
     def start(self) -> None:
-        manager = get_listener_manager()
         if self.use_redis:
-            with manager.lock:
-                # Keep the library's unsupervised subscriber from starting; ours resubscribes.
-                manager.redis_listener_started = True
             self._spawn(self._subscribe_forever())
-        manager.add_listener(self._listener)
+        else:
+            channel.local_hub_add(self)
 
     def stop(self) -> None:
         self._stopped = True
-        with contextlib.suppress(KeyError, AttributeError):
-            get_listener_manager().remove_listener(self._listener)
+        channel.local_hub_remove(self)
         if self._timer is not None:
             self._timer.cancel()
         for task in list(self._tasks):
@@ -143,16 +119,10 @@ class TotalsHub:
 
     # coalescing publisher
 
-    def drain(self) -> None:
-        """Take what the listener manager queued for us; any of it means "changed"."""
-        manager = get_listener_manager()
-        with manager.lock:
-            items = self._listener.channel_items
-            overflow = self._listener.overflow
-            self._listener.channel_items = {}
-            self._listener.overflow = False
-        if overflow or any(items.values()):
-            self.changed()
+    def changed_threadsafe(self) -> None:
+        """`changed`, from any thread (an ingest's after-commit hook in this process)."""
+        with contextlib.suppress(RuntimeError):  # loop closed: the worker is shutting down
+            self.loop.call_soon_threadsafe(self.changed)
 
     def changed(self) -> None:
         self._pending = True
@@ -231,19 +201,6 @@ class TotalsHub:
 
     # Redis subscription
 
-    def _on_message(self, raw: bytes | str) -> None:
-        try:
-            message = json.loads(raw)
-            channel = message["channel"]
-        except (ValueError, TypeError, KeyError):
-            logger.warning("ignored a malformed message on %s", EVENTSTREAM_PUBSUB_CHANNEL)
-            return
-        if channel != channel_name():
-            return  # another server's channel on a shared Redis
-        event = Event(channel, message.get("event_type", ""), message.get("data"))
-        event.id = message.get("pub_id")
-        get_listener_manager().add_to_queues(channel, event)
-
     async def _subscribe_forever(self) -> None:
         from redis.asyncio import Redis
 
@@ -254,7 +211,7 @@ class TotalsHub:
             client = Redis(**{**settings.EVENTSTREAM_REDIS, "retry": None})
             pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(EVENTSTREAM_PUBSUB_CHANNEL)
+                await pubsub.subscribe(channel_name())
                 self.in_sync = True
                 delay = RESUBSCRIBE_MIN_SECONDS
                 logger.info("live updates: subscribed to Redis")
@@ -291,7 +248,7 @@ class TotalsHub:
                 continue
             last_heard = now
             if message.get("type") == "message":
-                self._on_message(message["data"])
+                self.changed()  # the message is only a nudge; the totals are read afresh
 
 
 _hub: TotalsHub | None = None
