@@ -28,6 +28,7 @@ from usage.aggregation import (
     select_sums,
 )
 from usage.models import UsageRecord, UsageTotal
+from usage.rollups import RECORD_COUNTERS
 
 MAX_BUCKETS = 10_000
 MIN_STEP_MS = 60_000
@@ -247,20 +248,7 @@ def _recent_hours(flt: UsageFilter, limit: int) -> list[tuple[datetime, datetime
     return ranges
 
 
-RECENT_FIELDS = (
-    "message_id",
-    "user",
-    "machine",
-    "model",
-    "model_family",
-    "input",
-    "cache_creation",
-    "cache_read",
-    "output",
-    "reasoning",
-    "cost_micros",
-    "ts",
-)
+RECENT_FIELDS = ("message_id", "user", "machine", "model", "model_family", *RECORD_COUNTERS, "ts")
 
 
 def recent(flt: UsageFilter, *, limit: int) -> list[dict[str, Any]]:

@@ -14,20 +14,23 @@ from typing import Any
 
 from core.time import epoch_ms, epoch_seconds
 from usage.aggregation import MICROS_PER_USD, Sums
-from usage.selectors import Series, UserDetail
+from usage.rollups import COUNTERS
+from usage.selectors import BREAKDOWN_GROUP, Series, UserDetail
 
 
-def totals_data(item: Sums) -> dict[str, Any]:
-    """The `totals` object of /api/usage/totals (also of users/<name> and its parts)."""
+def _tokens(item: Sums) -> dict[str, int]:
     return {
         "input": item.input,
         "cacheCreation": item.cache_creation,
         "cacheRead": item.cache_read,
         "output": item.output,
         "sum": item.tokens_raw,
-        "messages": item.messages,
-        "costUsd": item.cost_usd,
     }
+
+
+def totals_data(item: Sums) -> dict[str, Any]:
+    """The `totals` object of /api/usage/totals (also of users/<name> and its parts)."""
+    return {**_tokens(item), "messages": item.messages, "costUsd": item.cost_usd}
 
 
 def totals_body(item: Sums, *, at: datetime) -> dict[str, Any]:
@@ -51,16 +54,6 @@ def timeseries_body(series: Series) -> dict[str, Any]:
             }
             for bound, item in zip(series.bounds, series.sums, strict=False)
         ],
-    }
-
-
-def _tokens(item: Sums) -> dict[str, int]:
-    return {
-        "input": item.input,
-        "cacheCreation": item.cache_creation,
-        "cacheRead": item.cache_read,
-        "output": item.output,
-        "sum": item.tokens_raw,
     }
 
 
@@ -144,22 +137,8 @@ def breakdown_body(
     return {"rows": breakdown_rows(groups), "timestamp": epoch_seconds(at)}
 
 
-# CSV column → how a group gives it, in column order.
-CSV_COLUMNS = (
-    "user",
-    "machine",
-    "model",
-    "model_family",
-    "messages",
-    "input",
-    "cache_creation",
-    "cache_creation_1h",
-    "cache_read",
-    "output",
-    "reasoning",
-    "tokens_weighted",
-    "cost_usd",
-)
+# The group's key, then its counters, with the cost in USD (six decimals) instead of micro-USD.
+CSV_COLUMNS = (*BREAKDOWN_GROUP, *COUNTERS[:-1], "cost_usd")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -173,18 +152,6 @@ def breakdown_csv(groups: list[tuple[tuple[str, str, str, str], Sums]]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for key, item in groups:
-        writer.writerow(
-            [
-                *(csv_safe(text) for text in key),
-                item.messages,
-                item.input,
-                item.cache_creation,
-                item.cache_creation_1h,
-                item.cache_read,
-                item.output,
-                item.reasoning,
-                item.tokens_weighted,
-                f"{item.cost_usd:.6f}",
-            ]
-        )
+        counters = item.values()[:-1]
+        writer.writerow([*map(csv_safe, key), *counters, f"{item.cost_usd:.6f}"])
     return out.getvalue()

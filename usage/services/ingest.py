@@ -15,7 +15,7 @@ from usage.ingest import MessageError, batch_validate, message_parse
 from usage.models import UsageRecord
 from usage.pricing import PriceBook, cost_micros, family_of, tokens_weighted
 from usage.records import InsertResult, NewRecord
-from usage.rollups import Deltas, hour_of, rollups_apply
+from usage.rollups import RECORD_COUNTERS, Deltas, hour_of, rollups_apply
 from usage.signals import usage_changed
 
 # Column order of the records INSERT; `_insert_returning` builds rows in exactly this order.
@@ -26,14 +26,7 @@ RECORD_COLUMNS = (
     "machine",
     "model",
     "model_family",
-    "input",
-    "cache_creation",
-    "cache_creation_1h",
-    "cache_read",
-    "output",
-    "reasoning",
-    "tokens_weighted",
-    "cost_micros",
+    *RECORD_COUNTERS,
     "ts",
     "ingested_at",
     "request_id",

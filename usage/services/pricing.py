@@ -106,17 +106,7 @@ def price_save(*, price: ModelPrice, actor: str = "", ip: str | None = None) -> 
     with transaction.atomic():
         price.source = "admin"
         price.save()
-        audit_record(
-            action="pricing.refresh",
-            actor=actor,
-            ip=ip,
-            meta={
-                "kind": "admin",
-                "model_prefix": price.model_prefix,
-                "effective_from": price.effective_from.isoformat(),
-                "changed": changed,
-            },
-        )
+        _audit_by_hand(price, kind="admin", actor=actor, ip=ip, changed=changed)
     return price
 
 
@@ -124,20 +114,23 @@ def price_delete(*, prices: list[ModelPrice], actor: str = "", ip: str | None = 
     """Delete price rows by hand (the admin), audited in the same transaction."""
     with transaction.atomic():
         for price in prices:
-            audit_record(
-                action="pricing.refresh",
-                actor=actor,
-                ip=ip,
-                meta={
-                    "kind": "admin-delete",
-                    "model_prefix": price.model_prefix,
-                    "effective_from": price.effective_from.isoformat(),
-                },
-            )
+            _audit_by_hand(price, kind="admin-delete", actor=actor, ip=ip)
         deleted, _per_model = ModelPrice.objects.filter(
             pk__in=[price.pk for price in prices]
         ).delete()
     return deleted
+
+
+def _audit_by_hand(
+    price: ModelPrice, *, kind: str, actor: str, ip: str | None, **extra: Any
+) -> None:
+    meta = {
+        "kind": kind,
+        "model_prefix": price.model_prefix,
+        "effective_from": price.effective_from.isoformat(),
+        **extra,
+    }
+    audit_record(action="pricing.refresh", actor=actor, ip=ip, meta=meta)
 
 
 def _same_price(stored: Any, imported: Any) -> bool:
