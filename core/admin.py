@@ -9,7 +9,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # any model
     """Rows that only services write (with their audit events): the admin looks, never writes.
 
     `deletable = True` lets staff delete rows (hosts' service-written state), nothing more.

@@ -6,6 +6,8 @@ import ipaddress
 from functools import lru_cache
 
 from django.conf import settings
+from django.http import HttpRequest
+from rest_framework.request import Request
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -55,11 +57,11 @@ def is_trusted_proxy(ip: str | None) -> bool:
     return any(address in network for network in trusted_networks())
 
 
-def client_ip(request) -> str | None:
+def client_ip(request: HttpRequest | Request) -> str | None:
     """REMOTE_ADDR unless it is a trusted proxy; then the right-most untrusted forwarded hop."""
-    cached = getattr(request, "_tokenfleet_client_ip", False)
+    cached: str | None | bool = getattr(request, "_tokenfleet_client_ip", False)
     if cached is not False:
-        return cached
+        return cached  # type: ignore[return-value]  # str or None once set
     remote = normalise_ip(request.META.get("REMOTE_ADDR", ""))
     ip = remote
     if remote and is_trusted_proxy(remote):
@@ -71,10 +73,10 @@ def client_ip(request) -> str | None:
             ip = hop
             if not is_trusted_proxy(hop):
                 break
-    request._tokenfleet_client_ip = ip
+    request._tokenfleet_client_ip = ip  # type: ignore[union-attr]
     return ip
 
 
-def from_trusted_proxy(request) -> bool:
+def from_trusted_proxy(request: HttpRequest | Request) -> bool:
     """True when the direct peer is a trusted proxy (so its headers may be believed)."""
     return is_trusted_proxy(normalise_ip(request.META.get("REMOTE_ADDR", "")))

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -66,7 +66,7 @@ class ApplicationError(Exception):
         self.headers = headers or {}
 
 
-def error_body(dialect: str, message: str, fields: dict[str, Any] | None = None) -> dict:
+def error_body(dialect: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     if dialect == FLEET:
         body: dict[str, Any] = {"status": "error", "message": message}
         if fields:
@@ -79,13 +79,17 @@ def error_body(dialect: str, message: str, fields: dict[str, Any] | None = None)
 
 
 def error_response(
-    request, message: str, status_code: int, fields: dict | None = None, dialect: str | None = None
+    request: HttpRequest,
+    message: str,
+    status_code: int,
+    fields: dict[str, Any] | None = None,
+    dialect: str | None = None,
 ) -> JsonResponse:
     dialect = dialect or dialect_for_path(request.path) or USAGE
     return JsonResponse(error_body(dialect, message, fields), status=status_code)
 
 
-def _as_list(value: Any) -> list:
+def _as_list(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [str(item) for item in value]
     return [str(value)]
@@ -100,7 +104,7 @@ def flatten_detail(detail: Any) -> Any:
     return str(detail)
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler that speaks both dialects."""
     request = context.get("request")
     path = request.path if request is not None else ""
@@ -126,8 +130,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     elif isinstance(exc, exceptions.Throttled):
         status_code, fields = status.HTTP_429_TOO_MANY_REQUESTS, {}
         message = "Rate limit exceeded."
-        if exc.wait is not None:
-            headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        wait: float | None = getattr(exc, "wait", None)
+        if wait is not None:
+            headers["Retry-After"] = str(max(1, int(wait + 0.999)))
     elif isinstance(exc, exceptions.APIException):
         status_code, fields = exc.status_code, {}
         message = flatten_detail(exc.detail)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 import logging
 import re
 import uuid
 from http import HTTPStatus
 
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
 from core.client_ip import from_trusted_proxy
 from core.errors import FLEET, dialect_for_path, error_body
 
 logger = logging.getLogger("tokenfleet.request")
+
+GetResponse = Callable[[HttpRequest], HttpResponse]
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -35,12 +38,12 @@ class RequestIdLogFilter(logging.Filter):
 class RequestIdMiddleware:
     """Gives every request an id (kept from a trusted proxy's X-Request-Id) for logs and 500s."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request_id = self._forwarded(request) or uuid.uuid4().hex
-        request.request_id = request_id
+        request.request_id = request_id  # type: ignore[attr-defined]
         token = _request_id.set(request_id)
         try:
             response = self.get_response(request)
@@ -51,7 +54,7 @@ class RequestIdMiddleware:
 
     @staticmethod
     def _forwarded(request: HttpRequest) -> str | None:
-        value = request.META.get("HTTP_X_REQUEST_ID", "")
+        value = str(request.META.get("HTTP_X_REQUEST_ID", ""))
         if value and _FORWARDED_REQUEST_ID.fullmatch(value) and from_trusted_proxy(request):
             return value
         return None
@@ -86,7 +89,7 @@ class ApiErrorMiddleware:
     itself in another type (a shell script, Prometheus text) pass through untouched.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -98,7 +101,7 @@ class ApiErrorMiddleware:
             return response
         return self._json(request, dialect, response.status_code, response)
 
-    def process_exception(self, request: HttpRequest, exception: Exception):
+    def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
         dialect = dialect_for_path(request.path)
         if dialect is None:
             return None
@@ -114,7 +117,13 @@ class ApiErrorMiddleware:
         )
         return self._json(request, dialect, 500)
 
-    def _json(self, request, dialect: str, status_code: int, original=None) -> JsonResponse:
+    def _json(
+        self,
+        request: HttpRequest,
+        dialect: str,
+        status_code: int,
+        original: HttpResponseBase | None = None,
+    ) -> JsonResponse:
         body = error_body(dialect, _message(status_code))
         if status_code >= 500:
             key = "request_id" if dialect == FLEET else "requestId"

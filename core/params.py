@@ -55,7 +55,7 @@ def int_param(
         "Must be a positive integer." if cap else f"Must be an integer from {minimum} to {maximum}."
     )
     try:
-        value = int(raw)
+        value = int(str(raw))
     except ValueError:
         raise invalid(name, message) from None
     if value < minimum or (value > maximum and not cap):
