@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from accounts.services import token_issue
@@ -18,13 +20,12 @@ def _clean_cache():
 
 
 @pytest.fixture(autouse=True)
-def _static_without_manifest(settings):
+def _static_without_manifest():
     """The suite does not run collectstatic; pages that link static files (the admin) resolve
     them unhashed. tests/test_serving.py collects them and checks the manifest's hashed names."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    with override_settings(STORAGES={**settings.STORAGES, "staticfiles": plain}):
+        yield
 
 
 @pytest.fixture
