@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.contrib.admin import ModelAdmin
 from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import ApiToken, AuditEvent
@@ -14,10 +18,10 @@ class TokenStateFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "state"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("active", "active"), ("revoked", "revoked"), ("expired", "expired")]
 
-    def queryset(self, request, queryset: QuerySet[ApiToken]):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> QuerySet[ApiToken]:
         now = timezone.now()
         if self.value() == "active":
             return queryset.filter(revoked_at__isnull=True).exclude(expires_at__lte=now)
@@ -29,7 +33,7 @@ class TokenStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     list_display = (
         "hint",
         "user",
@@ -63,14 +67,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def active(self, token: ApiToken) -> bool:
         return token.is_active()
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tokens are issued by the API or `issue_token`, which show the plaintext once
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return False  # revoke instead: the row keeps the audit trail's token ids meaningful
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
-    def revoke_tokens(self, request, queryset: QuerySet[ApiToken]) -> None:
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         actor = request_actor(request) or "staff"
         revoked = 0
         for token in queryset.filter(revoked_at__isnull=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rest_framework import status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,10 +18,10 @@ from core.params import int_param, time_param
 class TokenListCreateApi(APIView):
     permission_classes = [IsAdmin]
 
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response({"tokens": [token_row(token) for token in selectors.token_list()]})
 
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict):
             raise ApplicationError("Request body must be a JSON object.")
         data = token_issue_input(request.data)
@@ -29,7 +30,7 @@ class TokenListCreateApi(APIView):
             scope=data["scope"],
             label=data.get("label", ""),
             expires_at=data.get("expiresAt"),
-            actor=request.user.actor,
+            actor=services.request_actor(request),
             ip=client_ip(request),
         )
         return Response({"token": plaintext, **token_row(token)}, status=status.HTTP_201_CREATED)
@@ -38,15 +39,17 @@ class TokenListCreateApi(APIView):
 class TokenRevokeApi(APIView):
     permission_classes = [IsAdmin]
 
-    def delete(self, request, token_id: int):
-        services.token_revoke(token_id=token_id, actor=request.user.actor, ip=client_ip(request))
+    def delete(self, request: Request, token_id: int) -> Response:
+        services.token_revoke(
+            token_id=token_id, actor=services.request_actor(request), ip=client_ip(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AuditListApi(APIView):
     permission_classes = [IsAdmin]
 
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         params = request.query_params
         since = time_param(params, "since")
         limit = int_param(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from rest_framework import authentication, exceptions
+from typing import Any
 
-from accounts.models import SCOPE_PREFIX
+from django.conf import settings
+from django.http import HttpRequest
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from accounts.models import SCOPE_PREFIX, ApiToken
 from accounts.services import audit_record, token_check
 from core import ratelimit
 from core.client_ip import client_ip
@@ -14,7 +18,7 @@ from core.principals import TOKEN, Principal
 TOKEN_PREFIXES = tuple(SCOPE_PREFIX.values())
 
 
-def bearer_credential(request) -> str | None:
+def bearer_credential(request: HttpRequest | Request) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if not header:
         return None
@@ -24,7 +28,7 @@ def bearer_credential(request) -> str | None:
     return parts[1].strip() or None
 
 
-def refuse_if_ip_blocked(request) -> None:
+def refuse_if_ip_blocked(request: HttpRequest | Request) -> None:
     """429 for a client IP that failed authentication too often in the current window.
 
     Called before a presented credential is checked, so a blocked address cannot keep guessing
@@ -45,7 +49,11 @@ def refuse_if_ip_blocked(request) -> None:
 
 
 def record_auth_failure(
-    request, *, reason: str, credential_kind: str, meta: dict | None = None
+    request: HttpRequest | Request,
+    *,
+    reason: str,
+    credential_kind: str,
+    meta: dict[str, Any] | None = None,
 ) -> None:
     ip = client_ip(request)
     ratelimit.auth_failure_count(ip)
@@ -66,13 +74,13 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     keyword = "Bearer"
 
-    def credential(self, request) -> str | None:
+    def credential(self, request: Request) -> str | None:
         value = bearer_credential(request)
         if value and value.startswith(TOKEN_PREFIXES):
             return value
         return None
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[Principal, ApiToken] | None:
         plaintext = self.credential(request)
         if plaintext is None:
             return None
@@ -89,14 +97,14 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid, revoked or expired token.")
         return Principal(kind=TOKEN, user=token.user, scope=token.scope, credential=token), token
 
-    def authenticate_header(self, request) -> str:
+    def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="tokenfleet"'
 
 
 class QueryTokenAuthentication(ApiTokenAuthentication):
     """Also accepts `?token=` (browser embeds cannot set headers on an EventSource)."""
 
-    def credential(self, request) -> str | None:
+    def credential(self, request: Request) -> str | None:
         value = super().credential(request)
         if value is None:
             query_value = (

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 from cryptography.fernet import Fernet
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.http.request import validate_host
 
 # RFC 9110 token characters, minus "_" (nginx and others drop headers with underscores).
@@ -17,8 +20,10 @@ MIN_ADMIN_KEY_LENGTH = 16
 
 
 @register(Tags.security, deploy=False)
-def check_trusted_proxies(app_configs=None, **kwargs):
-    errors = []
+def check_trusted_proxies(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     for entry in settings.TRUSTED_PROXIES:
         try:
             network = ipaddress.ip_network(entry.strip(), strict=False)
@@ -43,8 +48,10 @@ def check_trusted_proxies(app_configs=None, **kwargs):
 
 
 @register(Tags.security)
-def check_encryption_keys(app_configs=None, **kwargs):
-    errors = []
+def check_encryption_keys(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     for index, key in enumerate(settings.FIELD_ENCRYPTION_KEY):
         try:
             Fernet(key)
@@ -61,8 +68,10 @@ def check_encryption_keys(app_configs=None, **kwargs):
 
 
 @register()
-def check_limits(app_configs=None, **kwargs):
-    errors = []
+def check_limits(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     timeout = settings.UPSTREAM_TIMEOUT_SECONDS
     if timeout <= 0:
         errors.append(
@@ -86,8 +95,8 @@ def check_limits(app_configs=None, **kwargs):
 
 
 @register()
-def check_urls(app_configs=None, **kwargs):
-    errors = []
+def check_urls(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     for name in (
         "PUBLIC_BASE_URL",
         "PRICING_URL",
@@ -109,7 +118,9 @@ def check_urls(app_configs=None, **kwargs):
 
 
 @register(Tags.security)
-def check_allowed_hosts(app_configs=None, **kwargs):
+def check_allowed_hosts(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if not settings.DEBUG and "*" in settings.ALLOWED_HOSTS:
         return [
             Warning(
@@ -122,7 +133,9 @@ def check_allowed_hosts(app_configs=None, **kwargs):
 
 
 @register(Tags.security)
-def check_dashboard_mtls(app_configs=None, **kwargs):
+def check_dashboard_mtls(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if settings.DASHBOARD_REQUIRE_MTLS and not settings.TRUSTED_PROXIES:
         return [
             Error(
@@ -135,7 +148,9 @@ def check_dashboard_mtls(app_configs=None, **kwargs):
 
 
 @register(Tags.security)
-def check_mtls_header_name(app_configs=None, **kwargs):
+def check_mtls_header_name(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     name = settings.ADMIN_MTLS_HEADER
     if not _HEADER_NAME.fullmatch(name or ""):
         return [
@@ -150,7 +165,9 @@ def check_mtls_header_name(app_configs=None, **kwargs):
 
 
 @register()
-def check_redis_url(app_configs=None, **kwargs):
+def check_redis_url(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     url = settings.REDIS_URL
     if url and urlparse(url).scheme not in ("redis", "rediss", "unix"):
         return [
@@ -164,7 +181,9 @@ def check_redis_url(app_configs=None, **kwargs):
 
 
 @register()
-def check_public_host_allowed(app_configs=None, **kwargs):
+def check_public_host_allowed(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     try:
         host = urlparse(settings.PUBLIC_BASE_URL).hostname
     except ValueError:
@@ -186,7 +205,9 @@ def check_public_host_allowed(app_configs=None, **kwargs):
 
 
 @register(Tags.security)
-def check_secure_cookies_over_http(app_configs=None, **kwargs):
+def check_secure_cookies_over_http(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if settings.PUBLIC_BASE_URL.startswith("https://"):
         return []
     names = [
@@ -206,7 +227,9 @@ def check_secure_cookies_over_http(app_configs=None, **kwargs):
 
 
 @register(Tags.security)
-def check_dashboard_admin_key(app_configs=None, **kwargs):
+def check_dashboard_admin_key(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     key = settings.DASHBOARD_ADMIN_KEY
     if key and len(key) < MIN_ADMIN_KEY_LENGTH:
         return [

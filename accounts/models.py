@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.utils import timezone
 
@@ -35,7 +37,7 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"{self.hint} ({self.scope} for {self.user})"
 
-    def is_active(self, at=None) -> bool:
+    def is_active(self, at: datetime | None = None) -> bool:
         at = at or timezone.now()
         if self.revoked_at is not None:
             return False

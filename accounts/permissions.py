@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 
 from core.client_ip import from_trusted_proxy
+from core.principals import Principal
+
+if TYPE_CHECKING:  # DRF loads these modules while rest_framework.views is importing
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 
 class DenyAll(BasePermission):
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return False
 
 
-def _principal(request):
+def _principal(request: Request) -> Principal | None:
     principal = request.user
-    return principal if getattr(principal, "is_authenticated", False) else None
+    return principal if isinstance(principal, Principal) else None
 
 
 class _ScopePermission(BasePermission):
     scopes: tuple[str, ...] = ()
     message = "Token lacks the required scope."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         principal = _principal(request)
         return principal is not None and principal.has_scope(*self.scopes)
 
@@ -52,7 +59,7 @@ class CanEmbed(_ScopePermission):
 class UsageReadAccess(CanRead):
     """Public unless USAGE_API_PUBLIC=false; then a read, embed or admin token."""
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if settings.USAGE_API_PUBLIC:
             return True
         return super().has_permission(request, view)
@@ -64,14 +71,14 @@ class UsageReadAccess(CanRead):
 _MTLS_NEGATIVE = frozenset({"", "0", "false", "no", "off", "none", "null", "-"})
 
 
-def mtls_header_present(request) -> bool:
+def mtls_header_present(request: HttpRequest | Request) -> bool:
     """The mTLS header names a verified client certificate (the peer is not checked here)."""
     header = "HTTP_" + settings.ADMIN_MTLS_HEADER.upper().replace("-", "_")
     value = request.META.get(header, "").strip().lower()
     return value not in _MTLS_NEGATIVE and not value.startswith("failed")
 
 
-def mtls_admin_allowed(request) -> bool:
+def mtls_admin_allowed(request: HttpRequest | Request) -> bool:
     """The mTLS header from a trusted proxy, plus DASHBOARD_ADMIN_KEY when one is set."""
     if not mtls_header_present(request) or not from_trusted_proxy(request):
         return False
@@ -91,7 +98,7 @@ class FleetAdminAccess(BasePermission):
 
     message = "Admin access requires mTLS or an admin token."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         principal = _principal(request)
         if principal is not None and principal.has_scope("admin") and principal.kind == "token":
             return True

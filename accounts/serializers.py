@@ -10,7 +10,7 @@ from core.errors import ApplicationError, flatten_detail
 from core.time import iso
 
 
-class TokenIssueInput(serializers.Serializer):
+class TokenIssueInput(serializers.Serializer[dict[str, Any]]):
     """The token rules, once: the API parses its body with this, and `token_issue` checks its
     arguments with it, so the CLI and every other caller get the same answers."""
 
@@ -18,10 +18,13 @@ class TokenIssueInput(serializers.Serializer):
     scope = serializers.ChoiceField(
         choices=Scope.values, error_messages={"invalid_choice": "Unknown scope {input}."}
     )
-    label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    # The stubs declare Field.label (the form label) as a string; this is the token label field.
+    label = serializers.CharField(  # type: ignore[assignment]
+        max_length=200, required=False, allow_blank=True, default=""
+    )
     expiresAt = serializers.DateTimeField(required=False, allow_null=True, default=None)  # noqa: N815
 
-    def validate(self, attrs: dict) -> dict:
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # Checked once the fields are valid, so a bad field is reported alone, as it always was.
         expires_at = attrs.get("expiresAt")
         if expires_at is not None and expires_at <= timezone.now():
@@ -29,7 +32,7 @@ class TokenIssueInput(serializers.Serializer):
         return attrs
 
 
-def token_issue_input(data: Any) -> dict:
+def token_issue_input(data: Any) -> dict[str, Any]:
     """`data` checked by TokenIssueInput; ApplicationError (400, usage dialect) when invalid."""
     serializer = TokenIssueInput(data=data)
     if not serializer.is_valid():
@@ -37,7 +40,7 @@ def token_issue_input(data: Any) -> dict:
     return dict(serializer.validated_data)
 
 
-def token_row(token: ApiToken) -> dict:
+def token_row(token: ApiToken) -> dict[str, Any]:
     return {
         "id": token.pk,
         "user": token.user,
@@ -52,7 +55,7 @@ def token_row(token: ApiToken) -> dict:
     }
 
 
-def audit_row(event: AuditEvent) -> dict:
+def audit_row(event: AuditEvent) -> dict[str, Any]:
     return {
         "id": event.pk,
         "ts": iso(event.ts),

@@ -11,13 +11,16 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework.request import Request
 
 from accounts.models import SCOPE_PREFIX, ApiToken, AuditEvent, Scope
 from accounts.serializers import token_issue_input
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.hashing import secret_hint, sha256_hex
+from core.principals import Principal
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -50,9 +53,9 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def request_actor(request) -> str:
+def request_actor(request: HttpRequest | Request) -> str:
     principal = getattr(request, "user", None)
-    if principal is not None and getattr(principal, "actor", None):
+    if isinstance(principal, Principal):
         return principal.actor
     django_user = getattr(request, "_request", request)
     user = getattr(django_user, "user", None)
@@ -66,8 +69,8 @@ def audit_record(
     action: str,
     actor: str = "",
     ip: str | None = None,
-    meta: dict | None = None,
-    request=None,
+    meta: dict[str, Any] | None = None,
+    request: HttpRequest | Request | None = None,
 ) -> AuditEvent:
     """Record one audit event. Call it inside the transaction of the change it describes."""
     if request is not None:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
 from accounts.services import audit_record
 from core import ratelimit
+from core.principals import Principal
+
+if TYPE_CHECKING:  # DRF loads these modules while rest_framework.views is importing
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 
 class CredentialRateThrottle(BaseThrottle):
@@ -15,15 +22,15 @@ class CredentialRateThrottle(BaseThrottle):
     window = 60
 
     def limit(self) -> int:
-        return settings.RATE_LIMIT_PER_MINUTE
+        return int(settings.RATE_LIMIT_PER_MINUTE)
 
-    def key(self, request, view) -> str | None:
+    def key(self, request: Request, view: APIView) -> str | None:
         principal = request.user
-        if not getattr(principal, "is_authenticated", False):
+        if not isinstance(principal, Principal):
             return None
         return principal.rate_key
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         key = self.key(request, view)
         if key is None:
             return True

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
 logger = logging.getLogger("tokenfleet.health")
 
 
 @require_safe
-def health(request):
+def health(request: HttpRequest) -> JsonResponse:
     """200 when the database answers, else 503 (load balancers and `make run` poll it)."""
     try:
         with connection.cursor() as cursor:

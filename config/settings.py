@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from config import bootstrap
@@ -12,6 +13,10 @@ from config import bootstrap
 # One strict reader (config/env.py): booleans and numbers must parse, `NAME_FILE` works for
 # every variable, values are literal.
 from config.env import env
+
+# Generic Django classes (ModelAdmin[Host], QuerySet[...]) subscriptable at run time, as mypy
+# with django-stubs reads them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

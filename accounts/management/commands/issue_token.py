@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Scope
 from accounts.services import token_issue
@@ -13,13 +15,15 @@ from core.time import TimeValueError, parse_time
 class Command(BaseCommand):
     help = "Issue a scoped API token and print its plaintext (shown once) on the last line."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--user", required=True, help="user label the token acts for")
         parser.add_argument("--scope", required=True, choices=Scope.values)
         parser.add_argument("--label", default="")
         parser.add_argument("--expires", default=None, help="ISO 8601 expiry (future)")
 
-    def handle(self, *args, user, scope, label, expires, **options):
+    def handle(
+        self, *args: Any, user: str, scope: str, label: str, expires: str | None, **options: Any
+    ) -> None:
         expires_at = None
         if expires:
             try:
