@@ -34,3 +34,11 @@ class Principal:
     @property
     def rate_key(self) -> str:
         return f"{self.kind}:{self.credential.pk}"
+
+
+def principal_of(request: Any) -> Principal:
+    """The authenticated caller of a DRF request whose permissions required one."""
+    principal = getattr(request, "user", None)
+    if not isinstance(principal, Principal):
+        raise TypeError("the view's permissions must require an API token or a host key")
+    return principal

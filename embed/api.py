@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import QueryTokenAuthentication
 from accounts.permissions import CanEmbed, IsAdmin
+from accounts.services import request_actor
 from accounts.throttles import CredentialRateThrottle
 from core.client_ip import client_ip
 from core.errors import ApplicationError, error_response
@@ -62,7 +63,7 @@ class EmbedOriginListApi(APIView):
         row = services.embed_origin_add(
             origin=request.data["origin"],
             label=request.data.get("label") or "",
-            actor=request.user.actor,
+            actor=request_actor(request),
             ip=client_ip(request),
         )
         return Response(origin_row(row), status=status.HTTP_201_CREATED)
@@ -73,7 +74,7 @@ class EmbedOriginDetailApi(APIView):
 
     def delete(self, request, origin_id: int):
         services.embed_origin_remove(
-            origin_id=origin_id, actor=request.user.actor, ip=client_ip(request)
+            origin_id=origin_id, actor=request_actor(request), ip=client_ip(request)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -12,9 +12,10 @@ from accounts.authentication import ApiTokenAuthentication
 from accounts.permissions import FleetAdminAccess
 from core.client_ip import client_ip
 from core.errors import ApplicationError
-from core.principals import HOST
+from core.principals import HOST, Principal, principal_of
 from hosts import selectors
 from hosts.authentication import MSG_API_DISABLED, MSG_MISSING, HostKeyAuthentication
+from hosts.models import Host
 from hosts.services import host_call_record
 
 
@@ -25,12 +26,18 @@ def ok(data: dict, status: int = 200, **headers) -> Response:
     return response
 
 
+def request_host(request: Request) -> Host:
+    """The host whose key authenticated a host-facing request."""
+    host: Host = principal_of(request).credential
+    return host
+
+
 class IsHost(BasePermission):
     message = MSG_MISSING
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         principal = request.user
-        return getattr(principal, "kind", None) == "host"
+        return isinstance(principal, Principal) and principal.kind == HOST
 
 
 class HostCallMixin:
@@ -43,7 +50,7 @@ class HostCallMixin:
     def perform_authentication(self, request: Request) -> None:
         super().perform_authentication(request)  # type: ignore[misc]
         principal = request.user
-        if getattr(principal, "kind", None) == HOST:
+        if isinstance(principal, Principal) and principal.kind == HOST:
             host_call_record(
                 host=principal.credential,
                 ip=client_ip(request),

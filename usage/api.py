@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.http import HttpResponse
 from django.utils import timezone
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,7 +17,7 @@ from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.hashing import sha256_hex
 from core.params import int_param, invalid, text_param, time_param
-from core.principals import HOST
+from core.principals import HOST, principal_of
 from core.time import epoch_ms
 from hosts.api_base import HostCallMixin
 from usage import selectors, serializers
@@ -57,8 +58,8 @@ def usage_filter(request, *, user: str | None = None) -> UsageFilter:
 class IngestMessagesApi(HostCallMixin, APIView):
     permission_classes = [CanIngest]
 
-    def post(self, request):
-        principal = request.user
+    def post(self, request: Request) -> Response:
+        principal = principal_of(request)
         is_host = principal.kind == HOST
         result = services.messages_ingest(
             body=request.data,

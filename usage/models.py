@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.db import models
 from django.utils import timezone
 
@@ -263,13 +265,18 @@ class UsageMachineDaily(Counters):
         return f"{self.day:%Y-%m-%d} {self.machine} {self.model_family}"
 
 
+class _Digits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
 class ModelPrice(models.Model):
     """USD per million tokens for a model id or prefix, in effect from `effective_from` on.
 
     USD per million tokens is exactly micro-USD per token, so cost = Σ tokens × price.
     """
 
-    PRICE = {"max_digits": 14, "decimal_places": 6}
+    PRICE: _Digits = {"max_digits": 14, "decimal_places": 6}
 
     model_prefix = models.CharField(max_length=200)
     family = models.CharField(max_length=50)

@@ -6,13 +6,16 @@ clients parse these bodies, so status words and field names are contract.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from accounts.services import request_actor
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from hosts import quota, selectors, versions
-from hosts.api_base import FleetAdminView, FleetHostView, FleetPublicView, ok
+from hosts.api_base import FleetAdminView, FleetHostView, FleetPublicView, ok, request_host
 from hosts.fleetauth import selectors as auth_selectors
 from hosts.fleetauth import services
 from hosts.fleetauth.authjson import AuthJsonError, normalise_auth, parse_digest, parse_rfc3339
@@ -27,7 +30,7 @@ def _invalid(field: str, message: str) -> ApplicationError:
     return ApplicationError(VALIDATION_MESSAGE, status_code=422, fields={field: message})
 
 
-def _body(request: Request) -> dict:
+def _body(request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
         raise _invalid("body", "Must be a JSON object.")
     return request.data
@@ -41,10 +44,10 @@ def _admin_actor(request: Request) -> str:
     return request_actor(request) or "admin:mtls"
 
 
-def auth_answer(*, host: Host, outcome: services.AuthOutcome) -> dict:
+def auth_answer(*, host: Host, outcome: services.AuthOutcome) -> dict[str, Any]:
     """Every `/auth` answer carries the same fields, whatever the status."""
     canonical = outcome.canonical
-    data: dict = {"status": outcome.status}
+    data: dict[str, Any] = {"status": outcome.status}
     if outcome.auth is not None:
         data["auth"] = outcome.auth
     data.update(
@@ -67,8 +70,8 @@ class AuthApi(FleetHostView):
         # Only deregistration may come from a new IP, and only when the host insists.
         return request.method == "DELETE" and _flag(request, "force")
 
-    def post(self, request: Request):
-        host: Host = request.user.credential
+    def post(self, request: Request) -> Response:
+        host = request_host(request)
         body = _body(request)
         command = body.get("command")
         versions_reported = {
@@ -100,8 +103,8 @@ class AuthApi(FleetHostView):
             raise _invalid(exc.field, exc.message) from exc
         return ok(auth_answer(host=host, outcome=outcome))
 
-    def delete(self, request: Request):
-        host: Host = request.user.credential
+    def delete(self, request: Request) -> Response:
+        host = request_host(request)
         fqdn = services.host_deregister(
             host=host, ip=client_ip(request), forced=self.ip_override_allowed(request)
         )
@@ -111,24 +114,24 @@ class AuthApi(FleetHostView):
 class VersionsApi(FleetPublicView):
     """`GET /versions`: public; the latest Codex release and the wrapper this server ships."""
 
-    def get(self, request: Request):
+    def get(self, request: Request) -> Response:
         return ok(versions.versions_public())
 
 
 class VersionsCheckApi(FleetAdminView):
     """`POST /admin/versions/check`: ask GitHub now, ignoring the cache and the back-off."""
 
-    def post(self, request: Request):
+    def post(self, request: Request) -> Response:
         return ok(versions.versions_public(force=True))
 
 
 class ApiStateApi(FleetAdminView):
     """`GET/POST /admin/api/state`: the persisted kill switch for every host-facing route."""
 
-    def get(self, request: Request):
+    def get(self, request: Request) -> Response:
         return ok({"api_disabled": selectors.api_disabled()})
 
-    def post(self, request: Request):
+    def post(self, request: Request) -> Response:
         value = _body(request).get("api_disabled")
         if not isinstance(value, bool):
             raise _invalid("api_disabled", "Must be true or false.")
@@ -141,12 +144,12 @@ class ApiStateApi(FleetAdminView):
 class ChatGptUsageApi(FleetAdminView):
     """`GET /admin/chatgpt/usage[?force=1]`: the quota snapshot, refreshed when due."""
 
-    def get(self, request: Request):
+    def get(self, request: Request) -> Response:
         return ok({"chatgpt_usage": quota.quota_for_request(force=_flag(request, "force"))})
 
 
 class ChatGptUsageRefreshApi(FleetAdminView):
     """`POST /admin/chatgpt/usage/refresh`: fetch now, whatever the cooldown."""
 
-    def post(self, request: Request):
+    def post(self, request: Request) -> Response:
         return ok({"chatgpt_usage": quota.quota_for_request(force=True)})

@@ -117,12 +117,12 @@ def parse_digest(value: Any, *, field: str = "digest") -> str:
     return value.lower()
 
 
-def auth_text(auth: dict) -> str:
+def auth_text(auth: dict[str, Any]) -> str:
     """The stored and served JSON text: compact, key order as given, non-ASCII kept."""
     return json.dumps(auth, ensure_ascii=False, separators=(",", ":"))
 
 
-def auth_digest(auth: dict) -> str:
+def auth_digest(auth: dict[str, Any]) -> str:
     """The digest rule: SHA-256 of `auth_text(auth)` in the object's own key order."""
     return sha256_hex(auth_text(auth))
 
@@ -151,7 +151,7 @@ def _check_token(token: Any, field: str) -> None:
         raise AuthJsonError(field, problem)
 
 
-def normalise_auth(auth: Any, *, now_ns: int | None = None) -> tuple[dict, Rfc3339]:
+def normalise_auth(auth: Any, *, now_ns: int | None = None) -> tuple[dict[str, Any], Rfc3339]:
     """Validate an uploaded `auth.json` and synthesise `auths` when it is missing or empty.
 
     The result keeps the client's key order (unknown keys included); only a synthesised `auths`
@@ -194,7 +194,7 @@ def normalise_auth(auth: Any, *, now_ns: int | None = None) -> tuple[dict, Rfc33
     return result, last_refresh
 
 
-def auth_tokens(auth: dict) -> tuple[str | None, str | None]:
+def auth_tokens(auth: dict[str, Any]) -> tuple[str | None, str | None]:
     """`(tokens.access_token, tokens.account_id)` of a stored auth, when present."""
     tokens = auth.get("tokens") if isinstance(auth, dict) else None
     if not isinstance(tokens, dict):

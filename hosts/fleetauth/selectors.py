@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
@@ -23,9 +24,10 @@ def canonical_auth_text(canonical: CanonicalAuth) -> str:
     return decrypt_text(canonical.ciphertext)
 
 
-def canonical_auth_object(canonical: CanonicalAuth) -> dict:
+def canonical_auth_object(canonical: CanonicalAuth) -> dict[str, Any]:
     # json.loads keeps key order, so serving the object keeps the digest reproducible.
-    return json.loads(canonical_auth_text(canonical))
+    auth: dict[str, Any] = json.loads(canonical_auth_text(canonical))
+    return auth
 
 
 def month_start(now: datetime | None = None) -> datetime:

@@ -7,6 +7,7 @@ only digests and `last_refresh` values do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -39,7 +40,7 @@ class AuthOutcome:
     canonical: CanonicalAuth | None
     # The canonical auth object to send back: `outdated` (the host must take it) and an accepted
     # `store` (`updated`: what the server stored, `auths` synthesized last, for the host to keep).
-    auth: dict | None = None
+    auth: dict[str, Any] | None = None
 
 
 def _host_actor(host: Host) -> str:
@@ -109,7 +110,7 @@ def _canonical_lock() -> None:
 
 
 def canonical_auth_install(
-    *, auth: dict, last_refresh: Rfc3339, source: str, source_host: Host | None
+    *, auth: dict[str, Any], last_refresh: Rfc3339, source: str, source_host: Host | None
 ) -> CanonicalAuth:
     """Make `auth` the current canonical login. Call inside a transaction holding the lock."""
     text = auth_text(auth)
@@ -168,7 +169,7 @@ def auth_retrieve(
 def auth_store(
     *,
     host: Host,
-    auth: dict,
+    auth: dict[str, Any],
     last_refresh: Rfc3339,
     ip: str | None = None,
     client_version: object = None,
