@@ -240,6 +240,7 @@ def main() -> None:
     existing = UsageRecord.objects.count()
     if args.reuse and existing == args.records:
         newest = UsageRecord.objects.order_by("-ts").values_list("ts", flat=True).first()
+        assert newest is not None
         now = newest.replace(microsecond=0) + timedelta(seconds=1)
         print(f"reusing {existing:,} records up to {newest:%Y-%m-%d %H:%M}")
     else:
@@ -252,7 +253,7 @@ def main() -> None:
     with psycopg.connect(dsn, autocommit=True) as maintenance:
         maintenance.execute("VACUUM ANALYZE")
         sizes = {
-            name: maintenance.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # noqa: S608
+            name: (maintenance.execute(f"SELECT count(*) FROM {name}").fetchone() or (0,))[0]  # noqa: S608
             for name in (
                 "usage_usagerecord",
                 "usage_usagehourly",

@@ -262,6 +262,7 @@ class Ingester:
         )
         self.writer.write(head.encode() + body)
         await self.writer.drain()
+        assert self.reader is not None, "connect() first"
         status, headers = await read_head(self.reader)
         payload = await read_body(self.reader, headers)
         if status != 200:

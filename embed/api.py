@@ -120,6 +120,7 @@ class EmbedApi(APIView):
 
     def preflight(self, request) -> HttpResponse:
         origin = allowed_origin(request)
+        response: HttpResponse
         if origin is None:
             response = error_response(request, FORBIDDEN_ORIGIN, status.HTTP_403_FORBIDDEN)
         else:

@@ -187,10 +187,9 @@ def quota_summary(*, now: datetime | None = None) -> dict:
         "cooldown_seconds": int(COOLDOWN.total_seconds()),
     }
     if good is not None:
-        payload = good.payload if isinstance(good.payload, dict) else {}
-        rate_limit = (
-            payload.get("rate_limit") if isinstance(payload.get("rate_limit"), dict) else {}
-        )
+        payload: dict[str, Any] = good.payload if isinstance(good.payload, dict) else {}
+        found = payload.get("rate_limit")
+        rate_limit: dict[str, Any] = found if isinstance(found, dict) else {}
         windows = classify_windows(payload, fetched_at=good.fetched_at, now=now)
         credits = payload.get("credits")
         summary.update(

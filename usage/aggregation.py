@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Q
 
 from usage.models import UsageRecord
@@ -242,11 +242,13 @@ def select_sums(
     `tag` is a constant (a sign, or which grain a row came from) so pieces share one UNION ALL.
     """
     qn = connection.ops.quote_name
+    model: type[models.Model]
     if kind == "raw":
         model = UsageRecord
     elif kind == "total":
         model = TOTAL.model
     else:
+        assert pair is not None, "hour and day pieces read the levels of a pair"
         model = pair[0].model if kind == "hour" else pair[1].model
     columns = [str(int(tag))]
     if slot_ms is not None:

@@ -16,7 +16,8 @@ from django.db import connection, models
 
 def _column_types(model: type[models.Model], columns: tuple[str, ...]) -> list[str]:
     by_column = {field.column: field for field in model._meta.concrete_fields}
-    return [by_column[name].db_type(connection) for name in columns]
+    types = [by_column[name].db_type(connection) for name in columns]
+    return [db_type for db_type in types if db_type is not None]
 
 
 def insert_rows(

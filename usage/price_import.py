@@ -165,7 +165,7 @@ def _litellm_row(model: str, entry: dict, book: PriceBook | None) -> PriceCandid
     row = PriceCandidate(
         model=model,
         family=guess_family(model, book),
-        provider=provider,
+        provider=str(provider),  # entries of other providers were left out before
         input=inp,
         cache_write_5m=write_5m,
         cache_write_1h=write_1h,
@@ -188,6 +188,8 @@ def _litellm_row(model: str, entry: dict, book: PriceBook | None) -> PriceCandid
         row.lc_input = tier("input_cost_per_token")
         row.lc_output = tier("output_cost_per_token")
         # Prompt-side prices the file leaves out scale with the tier's input price.
+        if row.lc_input is None:
+            raise RowError("the long-context tier has no input price")
         ratio = row.lc_input / inp
 
         def scaled(name: str, base: Decimal) -> Decimal:

@@ -18,10 +18,8 @@ UNKNOWN_FAMILY = "unknown"
 PICO_PER_MICRO = 1_000_000
 
 
-def _pico(value: Decimal | None) -> int | None:
+def _pico(value: Decimal) -> int:
     """USD per million tokens (6 decimal places) → integer pico-USD per token."""
-    if value is None:
-        return None
     return int((Decimal(value) * PICO_PER_MICRO).to_integral_value())
 
 

@@ -202,4 +202,4 @@ def rollups_prune() -> None:
     """Drop per-family rows a reprice emptied (their records moved to another family)."""
     for level in LEVELS:
         if not level.family_is_attribute:
-            level.model.objects.filter(messages=0).delete()
+            level.model._default_manager.filter(messages=0).delete()

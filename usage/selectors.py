@@ -105,9 +105,10 @@ def _day_sums(flt: UsageFilter, bounds: list[int], sums: list[Sums]) -> None:
     days: list[int] = []
     corrections: dict[str, list[tuple[int, int, int, int]]] = {"hour": [], "raw": []}
     for edge, bound in enumerate(bounds):
-        day, pieces = correction(from_epoch_ms(bound))
+        day, day_pieces = correction(from_epoch_ms(bound))
         days.append(epoch_ms(day))
-        for piece in pieces:
+        for piece in day_pieces:
+            assert isinstance(piece.start, datetime) and isinstance(piece.end, datetime)
             corrections[piece.kind].append(
                 (epoch_ms(piece.start), epoch_ms(piece.end), piece.sign, edge)
             )
@@ -225,7 +226,7 @@ def _recent_hours(flt: UsageFilter, limit: int) -> list[tuple[datetime, datetime
     exactly, so the newest hours until `limit` messages are all the feed can come from.
     """
     hourly, _daily = levels(flt)
-    rows = hourly.model.objects.filter(flt.dimension_q())
+    rows = hourly.model._default_manager.filter(flt.dimension_q())
     if flt.ts_from is not None:
         rows = rows.filter(hour__gte=floor_hour(flt.ts_from))
     if flt.ts_to is not None:

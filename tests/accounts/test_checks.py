@@ -14,7 +14,8 @@ GOOD_KEY = "bW9ja2tleW1vY2trZXltb2Nra2V5bW9ja2tleW1vY2s="
 def accounts_ids(**settings) -> list[str]:
     with override_settings(**settings):
         messages = checks.run_checks(include_deployment_checks=False)
-    return sorted(message.id for message in messages if message.id.startswith("accounts."))
+    ids = [str(message.id) for message in messages]
+    return sorted(found for found in ids if found.startswith("accounts."))
 
 
 def test_it_is_quiet_for_the_test_configuration():

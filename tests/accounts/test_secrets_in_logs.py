@@ -19,6 +19,7 @@ def console():
     """The output of the `console` handler settings configure (with its filters), at DEBUG."""
     root, requests = logging.getLogger(), logging.getLogger("django.request")
     handler = next(h for h in root.handlers if h.name == "console")
+    assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
     previous = handler.setStream(buffer), root.level, requests.level
     root.setLevel(logging.DEBUG)

@@ -3,6 +3,8 @@ that is not a trusted proxy. Nobody else's forwarded headers are believed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import RequestFactory, override_settings
 
@@ -14,7 +16,7 @@ LAN = ["127.0.0.1/32", "::1/128", "10.0.0.0/8"]
 
 
 def ip_of(remote: str, forwarded: str | None = None) -> str | None:
-    extra = {"REMOTE_ADDR": remote}
+    extra: dict[str, Any] = {"REMOTE_ADDR": remote}
     if forwarded is not None:
         extra["HTTP_X_FORWARDED_FOR"] = forwarded
     return client_ip(RequestFactory().get("/", **extra))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -74,7 +76,7 @@ def test_it_needs_an_embed_token(board_origin, read_token, alice_ingest_token, p
 @pytest.mark.parametrize("path", ROUTES)
 def test_it_answers_the_preflight_of_a_whitelisted_origin_only(board_origin, path):
     client = APIClient()
-    preflight = {
+    preflight: dict[str, Any] = {
         "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET",
         "HTTP_ACCESS_CONTROL_REQUEST_HEADERS": "authorization",
     }

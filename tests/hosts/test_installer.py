@@ -136,7 +136,7 @@ def test_it_lets_exactly_one_of_two_concurrent_requests_win(monkeypatch):
             errors.append(exc)
         finally:
             connection.close()
-            if getattr(holding, "lock", False):
+            if writer is not None and getattr(holding, "lock", False):
                 writer.release()
 
     threads = [threading.Thread(target=fetch) for _ in range(2)]

@@ -4,6 +4,7 @@ login, window classification by length, failures beside the last good numbers.""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -18,7 +19,7 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 RETRIEVE = {"command": "retrieve", "last_refresh": "2026-11-20T10:00:00Z", "digest": "a" * 64}
 NOW_TS = int(NOW.timestamp())
 
-PRO = {
+PRO: dict[str, Any] = {
     "plan_type": "pro",
     "rate_limit": {
         "allowed": True,

@@ -61,7 +61,7 @@ def test_it_publishes_at_most_once_per_interval_and_always_the_last_change():
             published_at.append(time.monotonic())
             hub_set_frame(frame, news)
 
-        hub._set_frame = record
+        hub._set_frame = record  # type: ignore[method-assign]
         for _ in range(20):  # a burst of commits within 0.1 s
             totals.state += 1
             hub.changed()
@@ -206,7 +206,12 @@ def test_it_delivers_an_announcement_from_another_thread_without_redis(settings)
 
 def test_it_connects_the_receiver_to_usage_changed(monkeypatch):
     calls = []
-    monkeypatch.setattr(channel, "change_announce", lambda: calls.append(1) or True)
+
+    def announce() -> bool:
+        calls.append(1)
+        return True
+
+    monkeypatch.setattr(channel, "change_announce", announce)
     usage_changed.send(sender=UsageRecord, count=1)
     assert calls == [1]
 

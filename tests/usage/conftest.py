@@ -6,6 +6,7 @@ import json
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import time_machine
@@ -122,7 +123,7 @@ def rollups_stored() -> dict[str, dict]:
                 name: row[name] for name in columns[len(level.key) :]
             }
             | {name: row[name] for name in COUNTERS}
-            for row in level.model.objects.values(*columns, *COUNTERS)
+            for row in level.model._default_manager.values(*columns, *COUNTERS)
             if row["messages"]
         }
     return stored
@@ -130,7 +131,7 @@ def rollups_stored() -> dict[str, dict]:
 
 def record(message_id: str, ts: datetime, **fields) -> NewRecord:
     """A NewRecord for alice@alice-mbp on Sonnet 4.6 unless told otherwise."""
-    values = {
+    values: dict[str, Any] = {
         "source": "claude",
         "user": "alice",
         "machine": "alice-mbp",

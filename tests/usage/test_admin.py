@@ -69,6 +69,7 @@ def test_it_saves_an_admin_price_as_such_and_audits_it(staff, frozen_now):
 
 def test_it_deletes_an_admin_price_through_the_pricing_service_and_audits_it(staff, frozen_now):
     price = ModelPrice.objects.order_by("pk").first()
+    assert price is not None
 
     response = staff.post(_url(ModelPrice, f"{price.pk}/delete/"), {"post": "yes"})
 

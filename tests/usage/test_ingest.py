@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -208,7 +209,7 @@ def test_it_reads_ts_by_the_same_rule_as_the_query_strings(ingest, frozen_now):
     }
 
 
-BAD_MESSAGES = [
+BAD_MESSAGES: list[tuple[Any, str]] = [
     ({"model": "claude-sonnet-4-6", "ts": 1795300000}, "message_id is required."),
     ("not an object", "Message must be a JSON object."),
     (message("msg_neg", input_tokens=-1), "input_tokens must be a non-negative integer."),

@@ -38,7 +38,7 @@ def bulk_statements(rows: int) -> int:
     PostgreSQL they go through a raw psycopg cursor (one `unnest` INSERT each), unseen here."""
     if connection.vendor == "postgresql":
         return 0
-    per_statement = connection.features.max_query_params // len(RECORD_COLUMNS)
+    per_statement = (connection.features.max_query_params or 999) // len(RECORD_COLUMNS)
     return math.ceil(rows / per_statement) + len(LEVELS)
 
 

@@ -8,7 +8,7 @@ import contextlib
 import contextvars
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -266,7 +266,7 @@ def current_hub() -> TotalsHub:
     return _hub
 
 
-async def totals_stream(hub: TotalsHub | None = None) -> AsyncIterator[bytes]:
+async def totals_stream(hub: TotalsHub | None = None) -> AsyncGenerator[bytes, None]:
     """One client's stream: retry hint and totals on connect, then every new frame, with a
     keep-alive comment whenever nothing else was sent for SSE_KEEPALIVE_SECONDS."""
     hub = hub or current_hub()
@@ -285,7 +285,7 @@ async def totals_stream(hub: TotalsHub | None = None) -> AsyncIterator[bytes]:
             if hub.version != seen:
                 seen = hub.version
                 # A frame published while this stream's snapshot was computed may say the same.
-                if hub.frame_news != sent_news:
+                if hub.frame_news != sent_news and hub.frame is not None:
                     sent_news = hub.frame_news
                     yield hub.frame
                 continue
