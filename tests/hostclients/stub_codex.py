@@ -51,8 +51,8 @@ def main():
 
     if interactive:
         print("stub-tty: yes", flush=True)
-        line = sys.stdin.readline().strip()
-        print("stub-got: " + line, flush=True)
+        typed = sys.stdin.readline().strip()
+        print("stub-got: " + typed, flush=True)
 
     if os.environ.get("STUB_REFRESH") == "1" and auth is not None:
         now = datetime.now(UTC)

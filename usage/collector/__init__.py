@@ -6,9 +6,10 @@ this package only reads it for `GET /api/ingest/collector`.
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
+
+from core.hashing import sha256_hex
 
 SOURCE_PATH = Path(__file__).with_name("tokenfleet_collect.py")
 
@@ -24,4 +25,4 @@ def collector_source() -> bytes:
 
 
 def collector_sha256() -> str:
-    return hashlib.sha256(collector_source()).hexdigest()
+    return sha256_hex(collector_source())
