@@ -57,7 +57,8 @@ class CanEmbed(_ScopePermission):
 
 
 class UsageReadAccess(CanRead):
-    """Public unless USAGE_API_PUBLIC=false; then a read, embed or admin token."""
+    """Public unless USAGE_API_PUBLIC=false; then a read, embed or admin token. The usage views
+    pair it with embed.access.EmbedTokenUsageRule, which narrows what an embed token reads."""
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if settings.USAGE_API_PUBLIC:

@@ -84,6 +84,9 @@ MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
     # Outermost after the request id, so error pages any later middleware makes are JSON too.
     "core.middleware.ApiErrorMiddleware",
+    # CORS for /api/usage/* (wigtoken's widget): inside the error middleware, whose JSON error
+    # pages keep the CORS headers (see its _KEPT_HEADERS).
+    "embed.access.UsageCorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

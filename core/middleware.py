@@ -69,7 +69,14 @@ _STATUS_MESSAGES = {
 }
 
 # Headers of the replaced page that still mean something to the client.
-_KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+_KEPT_HEADERS = (
+    "Allow",
+    "Retry-After",
+    "WWW-Authenticate",
+    "Access-Control-Allow-Origin",
+    "Access-Control-Expose-Headers",
+    "Vary",
+)
 
 
 def _message(status_code: int) -> str:

@@ -10,23 +10,25 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from rest_framework import status
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import QueryTokenAuthentication
 from accounts.permissions import CanEmbed, IsAdmin
 from accounts.services import request_actor
-from accounts.throttles import CredentialRateThrottle
 from core.client_ip import client_ip
-from core.errors import ApplicationError, error_response
+from core.errors import ApplicationError
 from core.negotiation import JsonErrorNegotiation
 from core.time import iso
 from embed import selectors, services
+from embed.access import (
+    EmbedOriginAllowed,
+    EmbedRateThrottle,
+    cors_headers_add,
+    preflight_response,
+)
 from embed.models import EmbedOrigin
-from embed.origins import request_origin
 from usage.aggregation import UsageFilter
 from usage.live.views import stream_response
 from usage.selectors import totals
@@ -36,8 +38,6 @@ CORS_ALLOW_METHODS = "GET, OPTIONS"
 # Authorization for Bearer embeds; Last-Event-ID and Cache-Control are what EventSource
 # polyfills send when they reconnect.
 CORS_ALLOW_HEADERS = "Authorization, Cache-Control, Last-Event-ID"
-CORS_MAX_AGE_SECONDS = 600
-FORBIDDEN_ORIGIN = "This origin is not allowed to embed tokenfleet."
 
 
 def origin_row(row: EmbedOrigin) -> dict:
@@ -79,33 +79,6 @@ class EmbedOriginDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def allowed_origin(request) -> str | None:
-    """The caller's origin when it is whitelisted, else None (looked up once per request)."""
-    django_request = getattr(request, "_request", request)
-    if not hasattr(django_request, "_embed_allowed_origin"):
-        origin = request_origin(django_request)
-        allowed = selectors.embed_origin_allowed(origin=origin)
-        django_request._embed_allowed_origin = origin if allowed else None
-    return django_request._embed_allowed_origin
-
-
-class EmbedOriginAllowed(BasePermission):
-    message = FORBIDDEN_ORIGIN
-
-    def has_permission(self, request, view) -> bool:
-        return allowed_origin(request) is not None
-
-
-class EmbedRateThrottle(CredentialRateThrottle):
-    """Per embed token *and* client IP: one busy wall screen does not lock out the others."""
-
-    def key(self, request, view) -> str | None:
-        credential_key = super().key(request, view)
-        if credential_key is None:
-            return None
-        return f"embed:{credential_key}:{client_ip(request) or '-'}"
-
-
 class EmbedApi(APIView):
     authentication_classes = [QueryTokenAuthentication]
     permission_classes = [CanEmbed, EmbedOriginAllowed]
@@ -119,26 +92,11 @@ class EmbedApi(APIView):
         return super().dispatch(request, *args, **kwargs)
 
     def preflight(self, request) -> HttpResponse:
-        origin = allowed_origin(request)
-        response: HttpResponse
-        if origin is None:
-            response = error_response(request, FORBIDDEN_ORIGIN, status.HTTP_403_FORBIDDEN)
-        else:
-            response = HttpResponse(status=status.HTTP_204_NO_CONTENT)
-            response["Access-Control-Allow-Origin"] = origin
-            response["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
-            response["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
-            response["Access-Control-Max-Age"] = str(CORS_MAX_AGE_SECONDS)
-        patch_vary_headers(response, ["Origin"])
-        return response
+        return preflight_response(request, methods=CORS_ALLOW_METHODS, headers=CORS_ALLOW_HEADERS)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        origin = allowed_origin(request)
-        if origin is not None:
-            response["Access-Control-Allow-Origin"] = origin
-            response["Access-Control-Expose-Headers"] = "Retry-After"
-        patch_vary_headers(response, ["Origin"])
+        cors_headers_add(request, response)
         return response
 
 

@@ -19,6 +19,7 @@ from core.hashing import sha256_hex
 from core.params import int_param, invalid, text_param, time_param
 from core.principals import HOST, principal_of
 from core.time import epoch_ms
+from embed.access import EmbedTokenUsageRule, UsageReadThrottle
 from hosts.api_base import HostCallMixin
 from usage import selectors, serializers
 from usage.aggregation import UsageFilter
@@ -73,16 +74,24 @@ class IngestMessagesApi(HostCallMixin, APIView):
 
 
 class UsageReadApi(HostCallMixin, APIView):
-    permission_classes = [UsageReadAccess]
+    permission_classes = [UsageReadAccess, EmbedTokenUsageRule]
+    throttle_classes = [UsageReadThrottle]
+    # The routes wigtoken's widget calls from its host page: an embed token may read them
+    # (from a whitelisted origin) when the usage API is not public.
+    embed_readable = False
 
 
-class TotalsApi(UsageReadApi):
+class WidgetReadApi(UsageReadApi):
+    embed_readable = True
+
+
+class TotalsApi(WidgetReadApi):
     def get(self, request):
         flt = usage_filter(request)
         return json_ok(serializers.totals_body(selectors.totals(flt), at=timezone.now()))
 
 
-class TimeseriesApi(UsageReadApi):
+class TimeseriesApi(WidgetReadApi):
     def get(self, request):
         params = request.query_params
         flt = usage_filter(request)
@@ -111,7 +120,7 @@ class TimeseriesApi(UsageReadApi):
         return json_ok(serializers.timeseries_body(series))
 
 
-class LeaderboardApi(UsageReadApi):
+class LeaderboardApi(WidgetReadApi):
     def get(self, request):
         params = request.query_params
         by = params.get("by") or "user"
@@ -130,7 +139,7 @@ class UserDetailApi(UsageReadApi):
         return json_ok(serializers.user_detail_body(detail))
 
 
-class RecentApi(UsageReadApi):
+class RecentApi(WidgetReadApi):
     def get(self, request):
         limit = int_param(request.query_params, "limit", default=50, minimum=1, maximum=500)
         return json_ok(

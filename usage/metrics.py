@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from accounts.authentication import ApiTokenAuthentication
 from accounts.permissions import UsageReadAccess
 from core.negotiation import JsonErrorNegotiation
+from embed.access import EmbedTokenUsageRule
 from usage.models import UsageTotal
 
 LABELS = ["user", "machine", "model_family"]
@@ -105,7 +106,7 @@ class MetricsView(APIView):
     """GET /metrics. Public like the usage reads, unless USAGE_API_PUBLIC=false."""
 
     authentication_classes = [ApiTokenAuthentication]
-    permission_classes = [UsageReadAccess]
+    permission_classes = [UsageReadAccess, EmbedTokenUsageRule]
     # Scrapers accept Prometheus or OpenMetrics types; errors before the scrape stay JSON.
     content_negotiation_class = JsonErrorNegotiation
 

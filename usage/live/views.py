@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from accounts.authentication import QueryTokenAuthentication
 from accounts.permissions import UsageReadAccess
 from core.negotiation import JsonErrorNegotiation
+from embed.access import EmbedTokenUsageRule
 from usage.live.hub import totals_stream
 
 
@@ -32,10 +33,11 @@ def stream_response() -> StreamingHttpResponse:
 
 class UsageStreamApi(APIView):
     """GET /api/usage/stream: public like the usage reads, unless USAGE_API_PUBLIC=false (then a
-    read, embed or admin token, as Bearer or `?token=`, since EventSource cannot send headers)."""
+    read or admin token, as Bearer or `?token=`, since EventSource cannot send headers; an embed
+    token streams from `/embed/stream`)."""
 
     authentication_classes = [QueryTokenAuthentication]
-    permission_classes = [UsageReadAccess]
+    permission_classes = [UsageReadAccess, EmbedTokenUsageRule]
     content_negotiation_class = JsonErrorNegotiation
 
     def get(self, request):
