@@ -11,6 +11,8 @@ from functools import reduce
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db.models import F, Sum
+
 from core.errors import ApplicationError
 from core.time import epoch_ms, from_epoch_ms
 from usage.aggregation import (
@@ -28,6 +30,7 @@ from usage.aggregation import (
     select_sums,
 )
 from usage.models import UsageRecord, UsageTotal
+from usage.pricing import UNKNOWN_FAMILY
 from usage.rollups import RECORD_COUNTERS
 
 MAX_BUCKETS = 10_000
@@ -275,3 +278,42 @@ def breakdown(flt: UsageFilter) -> list[tuple[tuple[str, str, str, str], Sums]]:
     """((user, machine, model, model_family), sums) per group with messages, in key order."""
     groups = aggregate(flt, BREAKDOWN_GROUP)
     return [(key, groups[key]) for key in sorted(groups) if groups[key].messages]
+
+
+def breakdown_by_family(
+    groups: list[tuple[tuple[str, str, str, str], Sums]],
+) -> list[tuple[tuple[str, str, str], Sums]]:
+    """The breakdown's groups summed per (user, machine, model_family), in key order."""
+    per_family: dict[tuple[str, str, str], Sums] = {}
+    for (user, machine, _model, family), item in groups:
+        per_family.setdefault((user, machine, family), Sums()).add(item.values())
+    return sorted(per_family.items())
+
+
+# --- Models without a price.
+
+
+@dataclass(frozen=True)
+class UnpricedModel:
+    model: str
+    messages: int
+    tokens: int  # input + cache writes + cache reads + output
+
+
+def unpriced_models() -> list[UnpricedModel]:
+    """Models whose records no price matched (family `unknown`, cost 0), from the all-time
+    rollup, by model: the dashboard lists them so an operator can add a price and `reprice`.
+    The model `unknown` (ingested with `model: null`) is always among them."""
+    rows = (
+        UsageTotal.objects.filter(model_family=UNKNOWN_FAMILY, messages__gt=0)
+        .values("model")
+        .annotate(
+            messages_sum=Sum("messages"),
+            tokens_sum=Sum(F("input") + F("cache_creation") + F("cache_read") + F("output")),
+        )
+        .order_by("model")
+    )
+    return [
+        UnpricedModel(model=row["model"], messages=row["messages_sum"], tokens=row["tokens_sum"])
+        for row in rows
+    ]

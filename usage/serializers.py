@@ -15,7 +15,7 @@ from typing import Any
 from core.time import epoch_ms, epoch_seconds
 from usage.aggregation import MICROS_PER_USD, Sums
 from usage.rollups import COUNTERS
-from usage.selectors import BREAKDOWN_GROUP, Series, UserDetail
+from usage.selectors import BREAKDOWN_GROUP, Series, UserDetail, breakdown_by_family
 
 
 def _tokens(item: Sums) -> dict[str, int]:
@@ -66,6 +66,8 @@ def leaderboard_body(by: str, entries: list[tuple[str, Sums]]) -> dict[str, Any]
                 "messages": item.messages,
                 "tokens": _tokens(item),
                 "tokensWeighted": item.tokens_weighted,
+                # wigtoken's name for the same number; its dashboard and widget read this one.
+                "weightedInputEq": item.tokens_weighted,
                 "costUsd": item.cost_usd,
             }
             for key, item in entries
@@ -76,7 +78,11 @@ def leaderboard_body(by: str, entries: list[tuple[str, Sums]]) -> dict[str, Any]
 def user_detail_body(detail: UserDetail) -> dict[str, Any]:
     return {
         "user": detail.user,
-        "totals": totals_data(detail.overall),
+        "totals": {
+            **totals_data(detail.overall),
+            "tokensWeighted": detail.overall.tokens_weighted,
+            "weightedInputEq": detail.overall.tokens_weighted,
+        },
         "perFamily": [
             {"modelFamily": family, **totals_data(item)} for family, item in detail.per_family
         ],
@@ -100,8 +106,13 @@ def recent_body(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "cacheRead": row["cache_read"],
                 "output": row["output"],
                 "reasoning": row["reasoning"],
+                "tokensWeighted": row["tokens_weighted"],
                 "costUsd": row["cost_micros"] / MICROS_PER_USD,
                 "ts": epoch_ms(row["ts"]),
+                # wigtoken's names for the same numbers, read by its dashboard and widget.
+                "inputTokens": row["input"],
+                "outputTokens": row["output"],
+                "weightedInputEq": row["tokens_weighted"],
             }
             for row in rows
         ]
@@ -131,10 +142,58 @@ def breakdown_rows(groups: list[tuple[tuple[str, str, str, str], Sums]]) -> list
     return rows
 
 
+# `kind` of the breakdown's `tokens` entries → Sums attribute, in answer order.
+TOKEN_KINDS = (
+    ("input", "input"),
+    ("cacheCreation", "cache_creation"),
+    ("cacheRead", "cache_read"),
+    ("output", "output"),
+    ("reasoning", "reasoning"),
+)
+
+
+def breakdown_tokens(groups: list[tuple[tuple[str, str, str, str], Sums]]) -> list[dict[str, Any]]:
+    """wigtoken's `tokens`: one entry per user × machine × model × kind with a non-zero count."""
+    return [
+        {
+            "user": user,
+            "machine": machine,
+            "model": model,
+            "modelFamily": family,
+            "kind": kind,
+            "tokens": getattr(item, attribute),
+        }
+        for (user, machine, model, family), item in groups
+        for kind, attribute in TOKEN_KINDS
+        if getattr(item, attribute)
+    ]
+
+
+def breakdown_cost(groups: list[tuple[tuple[str, str, str, str], Sums]]) -> list[dict[str, Any]]:
+    """wigtoken's `cost`: one entry per user × machine × model family (summed in micro-USD)."""
+    return [
+        {
+            "user": user,
+            "machine": machine,
+            "modelFamily": family,
+            "messages": item.messages,
+            "costUsd": item.cost_usd,
+            "weightedInputEq": item.tokens_weighted,
+        }
+        for (user, machine, family), item in breakdown_by_family(groups)
+    ]
+
+
 def breakdown_body(
     groups: list[tuple[tuple[str, str, str, str], Sums]], *, at: datetime
 ) -> dict[str, Any]:
-    return {"rows": breakdown_rows(groups), "timestamp": epoch_seconds(at)}
+    """`rows`, plus the `tokens` and `cost` arrays wigtoken's dashboard reads, from one read."""
+    return {
+        "rows": breakdown_rows(groups),
+        "tokens": breakdown_tokens(groups),
+        "cost": breakdown_cost(groups),
+        "timestamp": epoch_seconds(at),
+    }
 
 
 # The group's key, then its counters, with the cost in USD (six decimals) instead of micro-USD.

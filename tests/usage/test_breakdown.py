@@ -77,6 +77,145 @@ def test_it_answers_one_row_per_user_machine_and_model(api_client, usage):
     assert body["rows"][3]["reasoning"] == 12
 
 
+def test_it_adds_wigtokens_tokens_and_cost_arrays(api_client, usage):
+    body = api_client.get("/api/usage/breakdown").json()
+
+    assert set(body) == {"rows", "tokens", "cost", "timestamp"}
+    # Only non-zero kinds, in kind order, for each user × machine × model.
+    assert [entry for entry in body["tokens"] if entry["user"] == "alice"] == [
+        {
+            "user": "alice",
+            "machine": "alice-mbp",
+            "model": "claude-opus-4-6",
+            "modelFamily": "opus",
+            "kind": "output",
+            "tokens": 7,
+        },
+        *[
+            {
+                "user": "alice",
+                "machine": "alice-mbp",
+                "model": "claude-sonnet-4-6",
+                "modelFamily": "sonnet",
+                "kind": kind,
+                "tokens": tokens,
+            }
+            for kind, tokens in [
+                ("input", 1),
+                ("cacheCreation", 8),
+                ("cacheRead", 50),
+                ("output", 15),
+            ]
+        ],
+    ]
+    assert [entry["kind"] for entry in body["tokens"] if entry["user"] == "carol"] == [
+        "output",
+        "reasoning",
+    ]
+    assert body["cost"] == [
+        {
+            "user": "alice",
+            "machine": "alice-mbp",
+            "modelFamily": "opus",
+            "messages": 1,
+            "costUsd": 0.000175,  # 7 × 25 µ$
+            "weightedInputEq": 35,
+        },
+        {
+            "user": "alice",
+            "machine": "alice-mbp",
+            "modelFamily": "sonnet",
+            "messages": 2,
+            "costUsd": 0.00028,
+            "weightedInputEq": 1 + 10 + 5 + 75,
+        },
+        {
+            "user": "bob",
+            "machine": "bob, the box",
+            "modelFamily": "gpt-5",  # 'gpt-5 "mini"' matches the gpt-5 prefix
+            "messages": 1,
+            "costUsd": 0.00001,
+            "weightedInputEq": 5,
+        },
+        {
+            "user": "carol",
+            "machine": "carol-vm",
+            "modelFamily": "gpt-5",
+            "messages": 1,
+            "costUsd": 0.0004,  # 40 × 10 µ$
+            "weightedInputEq": 200,
+        },
+    ]
+
+
+KINDS = {
+    "input": "input",
+    "cacheCreation": "cacheCreation",
+    "cacheRead": "cacheRead",
+    "output": "output",
+    "reasoning": "reasoning",
+}
+
+
+def _arithmetic_holds(api_client, **params) -> None:
+    body = api_client.get("/api/usage/breakdown", params).json()
+    totals = api_client.get("/api/usage/totals", params).json()["totals"]
+
+    # `tokens` sums back to `rows`, kind by kind and row by row.
+    from_tokens: dict[tuple, int] = {}
+    for entry in body["tokens"]:
+        assert entry["tokens"] > 0
+        key = (entry["user"], entry["machine"], entry["model"], entry["modelFamily"], entry["kind"])
+        assert key not in from_tokens
+        from_tokens[key] = entry["tokens"]
+    from_rows = {
+        (row["user"], row["machine"], row["model"], row["modelFamily"], kind): row[field]
+        for row in body["rows"]
+        for kind, field in KINDS.items()
+        if row[field]
+    }
+    assert from_tokens == from_rows
+    # `cost` sums back to the totals' cost and messages (compared in micro-USD).
+    assert round(sum(entry["costUsd"] for entry in body["cost"]) * 10**6) == round(
+        totals["costUsd"] * 10**6
+    )
+    assert sum(entry["messages"] for entry in body["cost"]) == totals["messages"]
+    assert sum(entry["weightedInputEq"] for entry in body["cost"]) == sum(
+        row["tokensWeighted"] for row in body["rows"]
+    )
+
+
+def test_it_keeps_the_arrays_summing_back_to_rows_and_totals(api_client, usage):
+    _arithmetic_holds(api_client)
+    _arithmetic_holds(api_client, user="alice")
+    _arithmetic_holds(api_client, **{"from": int((NOW - timedelta(days=2)).timestamp())})
+
+
+def test_it_sums_many_families_and_machines_exactly(api_client, frozen_now):
+    models = ["claude-opus-4-6", "claude-sonnet-4-6", "claude-haiku-4-5", "gpt-5", "mystery"]
+    seed(
+        *[
+            record(
+                f"m{n}",
+                NOW - timedelta(hours=n % 50),
+                user=f"user{n % 3}",
+                machine=f"box{n % 4}",
+                model=models[n % len(models)],
+                input=n * 7 % 1000,
+                cache_creation=n * 13 % 500,
+                cache_creation_1h=n * 13 % 500 // 3,
+                cache_read=n * 31 % 9000,
+                output=n * 17 % 700,
+                reasoning=n % 5,
+            )
+            for n in range(240)
+        ]
+    )
+
+    _arithmetic_holds(api_client)
+    _arithmetic_holds(api_client, machine="box1")
+
+
 def test_it_narrows_the_breakdown_by_range_and_filters(api_client, usage):
     since = int((NOW - timedelta(days=2)).timestamp() * 1000)
 

@@ -52,10 +52,25 @@ def test_it_answers_the_entry_shape(api_client, board):
                 "messages": 1,
                 "tokens": {"input": 7, "cacheCreation": 0, "cacheRead": 0, "output": 20, "sum": 27},
                 "tokensWeighted": 107,
+                "weightedInputEq": 107,
                 "costUsd": 0.000321,
             }
         ],
     }
+
+
+@pytest.mark.parametrize("by", ["user", "machine", "model_family"])
+def test_it_carries_wigtokens_weighted_input_eq_on_every_entry(api_client, board, by):
+    entries = api_client.get("/api/usage/leaderboard", {"by": by}).json()["entries"]
+
+    assert entries
+    for entry in entries:
+        assert isinstance(entry["weightedInputEq"], int)
+        assert entry["weightedInputEq"] == entry["tokensWeighted"]
+    # Weighted tokens (input + 1.25 cache writes + 0.1 cache reads + 5 output) of all seven.
+    assert sum(entry["weightedInputEq"] for entry in entries) == (
+        5 * (10 + 1 + 6 + 20 + 20 + 20 + 99) + 7
+    )
 
 
 def test_it_groups_by_machine_and_by_family(api_client, board):

@@ -46,10 +46,20 @@ def test_it_lists_the_newest_messages_first_with_their_numbers(api_client, froze
         "cacheRead": 3,
         "output": 4,
         "reasoning": 0,
+        # 1 + 2×1.25 + 3×0.1 + 4×5 = 23.8 → 24
+        "tokensWeighted": 24,
         # 1×5 + 1×6.25 (5 m) + 1×10 (1 h) + 3×0.50 + 4×25 = 122.75 → 123 µ$
         "costUsd": 0.000123,
         "ts": int(newest.timestamp() * 1000),
+        # wigtoken's names for the same numbers.
+        "inputTokens": 1,
+        "outputTokens": 4,
+        "weightedInputEq": 24,
     }
+    for entry in body["entries"]:
+        assert entry["inputTokens"] == entry["input"]
+        assert entry["outputTokens"] == entry["output"]
+        assert entry["weightedInputEq"] == entry["tokensWeighted"]
 
 
 def test_it_limits_the_feed(api_client, frozen_now):

@@ -34,6 +34,9 @@ def test_it_details_a_user_by_family_and_machine(api_client, alice):
         "sum": 212,
         "messages": 3,
         "costUsd": (10 * 15 + 2 * 15 + 100 * 3 + 100 * 10) / 10**6,
+        # input + 5 × output, once under our name and once under wigtoken's.
+        "tokensWeighted": 100 + 5 * 112,
+        "weightedInputEq": 100 + 5 * 112,
     }
     assert [(row["modelFamily"], row["messages"], row["costUsd"]) for row in body["perFamily"]] == [
         ("gpt-5", 1, 0.001),
