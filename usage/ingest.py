@@ -15,6 +15,7 @@ from django.conf import settings
 from core.errors import ApplicationError
 from core.time import TimeValueError, parse_time
 from usage.models import Source
+from usage.pricing import UNKNOWN_MODEL
 from usage.records import NewRecord
 
 MACHINE_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
@@ -69,9 +70,14 @@ def batch_validate(body: Any, *, forced_machine: str | None) -> tuple[str, list]
 
 
 def parse_ts(value: Any, *, now: datetime) -> datetime:
-    """core.time's rule (epoch seconds, milliseconds or ISO 8601), plausible dates only."""
-    if isinstance(value, bool) or value is None:
-        raise MessageError("ts is required: epoch seconds, milliseconds or ISO 8601.")
+    """core.time's rule (epoch seconds, milliseconds or ISO 8601), plausible dates only.
+
+    A missing or null `ts` is the server's receive time `now`, as wigtoken's server takes it.
+    """
+    if value is None:
+        return now
+    if isinstance(value, bool):
+        raise MessageError("ts must be epoch seconds, milliseconds or ISO 8601.")
     try:
         ts = parse_time(value)
     except TimeValueError as error:
@@ -102,8 +108,12 @@ def message_parse(
     if len(message_id) > MAX_ID_LENGTH:
         raise MessageError(f"message_id is longer than {MAX_ID_LENGTH} characters.")
     model = get("model")
-    if type(model) is not str or not model.strip():
-        raise MessageError("model is required.")
+    if model is None:
+        # wigtoken's agent sends null when a transcript line names no model; such a message
+        # is still usage. Stored under `unknown`, never priced (see PriceBook.candidates).
+        model = UNKNOWN_MODEL
+    elif type(model) is not str or not model.strip():
+        raise MessageError("model must be a non-empty string or null.")
     if len(model) > MAX_MODEL_LENGTH:
         raise MessageError(f"model is longer than {MAX_MODEL_LENGTH} characters.")
     request_id = get("request_id")

@@ -15,6 +15,9 @@ from decimal import Decimal
 from usage.models import ModelPrice
 
 UNKNOWN_FAMILY = "unknown"
+# The model of a message ingested with `model: null`. No price ever applies to it, whatever
+# prefixes the price table holds, so it always costs 0 and is listed among unpriced models.
+UNKNOWN_MODEL = "unknown"
 PICO_PER_MICRO = 1_000_000
 
 
@@ -159,7 +162,11 @@ class PriceBook:
     def candidates(self, model: str) -> list[str]:
         found = self._candidates.get(model)
         if found is None:
-            found = [prefix for prefix in self._prefixes if model.startswith(prefix)]
+            found = (
+                []
+                if model == UNKNOWN_MODEL
+                else [prefix for prefix in self._prefixes if model.startswith(prefix)]
+            )
             self._candidates[model] = found
         return found
 

@@ -224,8 +224,9 @@ BAD_MESSAGES: list[tuple[Any, str]] = [
     (message("msg_bad_ts", ts="yesterday"), "ts is not epoch seconds, milliseconds or ISO 8601."),
     (message("msg_old_ts", ts=946684800), "ts is not a plausible time."),
     (message("msg_future_ts", ts=int(NOW.timestamp()) + 3 * 86400), "ts is not a plausible time."),
-    (message("msg_no_ts", ts=None), "ts is required: epoch seconds, milliseconds or ISO 8601."),
-    (message("msg_no_model", model=""), "model is required."),
+    (message("msg_bool_ts", ts=True), "ts must be epoch seconds, milliseconds or ISO 8601."),
+    (message("msg_empty_model", model=""), "model must be a non-empty string or null."),
+    (message("msg_number_model", model=4), "model must be a non-empty string or null."),
     (
         message("msg_1h", cache_creation_input_tokens=10, cache_creation_1h_input_tokens=11),
         "cache_creation_1h_input_tokens is larger than cache_creation_input_tokens.",
