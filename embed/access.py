@@ -14,10 +14,10 @@ from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 from rest_framework.permissions import BasePermission
 
+from accounts.throttles import CredentialRateThrottle
 from core.client_ip import client_ip
 from core.errors import error_response
 from core.principals import TOKEN
-from accounts.throttles import CredentialRateThrottle
 from embed import selectors
 from embed.origins import request_origin
 

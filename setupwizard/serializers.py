@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from accounts.time import to_epoch_ms
+from core.time import to_epoch_ms
 
 
 class EpochMsField(serializers.Field):
