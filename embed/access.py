@@ -46,6 +46,7 @@ def is_preflight(request) -> bool:
 def preflight_response(request, *, methods: str, headers: str) -> HttpResponse:
     """204 with the CORS grant for a whitelisted origin; 403 and no CORS header otherwise."""
     origin = allowed_origin(request)
+    response: HttpResponse
     if origin is None:
         response = error_response(request, FORBIDDEN_ORIGIN, 403)
     else:

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from core.time import to_epoch_ms
+from core.time import epoch_ms
 
 
 class EpochMsField(serializers.Field):
     """A datetime as epoch milliseconds, or null (wigtoken's dashboard reads a number)."""
 
     def to_representation(self, value):
-        return to_epoch_ms(value)
+        return epoch_ms(value)
 
 
 class SetupStatusOutputSerializer(serializers.Serializer):

@@ -28,7 +28,7 @@ def frozen_now():
         yield NOW
 
 
-def message(message_id: str, model: str = "claude-sonnet-4-6", **fields) -> dict:
+def message(message_id: str, model: str | None = "claude-sonnet-4-6", **fields) -> dict:
     """An ingest message shaped like the collector sends it; `ts` defaults to an hour before NOW."""
     body = {
         "message_id": message_id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -18,7 +20,7 @@ WIDGET_READS = [
     "/api/usage/leaderboard",
     "/api/usage/recent",
 ]
-PREFLIGHT = {
+PREFLIGHT: dict[str, Any] = {
     "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET",
     "HTTP_ACCESS_CONTROL_REQUEST_HEADERS": "authorization",
 }

@@ -226,7 +226,7 @@ BAD_MESSAGES: list[tuple[Any, str]] = [
     (message("msg_future_ts", ts=int(NOW.timestamp()) + 3 * 86400), "ts is not a plausible time."),
     (message("msg_bool_ts", ts=True), "ts must be epoch seconds, milliseconds or ISO 8601."),
     (message("msg_empty_model", model=""), "model must be a non-empty string or null."),
-    (message("msg_number_model", model=4), "model must be a non-empty string or null."),
+    ({**message("msg_number_model"), "model": 4}, "model must be a non-empty string or null."),
     (
         message("msg_1h", cache_creation_input_tokens=10, cache_creation_1h_input_tokens=11),
         "cache_creation_1h_input_tokens is larger than cache_creation_input_tokens.",

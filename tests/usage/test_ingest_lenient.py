@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from usage.models import ModelPrice, UsageRecord
-from usage.selectors import unpriced_models
+from usage.selectors import UnpricedModel, unpriced_models
 
 from .conftest import NOW, message, rollups_from_records, rollups_stored
 
@@ -75,8 +75,8 @@ def test_it_keeps_rollups_reads_and_the_unpriced_list_consistent(api_client, ing
 
     assert rollups_stored() == rollups_from_records()
     assert unpriced_models() == [
-        {"model": "mystery-model", "messages": 1, "tokens": 7},
-        {"model": "unknown", "messages": 2, "tokens": 160},
+        UnpricedModel(model="mystery-model", messages=1, tokens=7),
+        UnpricedModel(model="unknown", messages=2, tokens=160),
     ]
     totals = api_client.get("/api/usage/totals").json()["totals"]
     assert totals["messages"] == 4
@@ -119,5 +119,5 @@ def test_it_never_prices_the_unknown_model_even_when_a_prefix_would_match(ingest
     assert (unknown.model_family, unknown.cost_micros) == ("unknown", 0)
     # Only a real model id is matched by the prefix.
     assert UsageRecord.objects.get(message_id="u2").cost_micros == 1000
-    assert [row["model"] for row in unpriced_models()] == ["unknown"]
+    assert [row.model for row in unpriced_models()] == ["unknown"]
     assert rollups_stored() == rollups_from_records()
