@@ -21,10 +21,14 @@ migrate: install
 
 # Secrets not in the environment are generated once into DATA_DIR (and reused); settings read
 # them from there, so later `manage.py` commands work too. config/gunicorn.conf.py: ASGI worker.
+# The runner (periodic work) starts beside the server in the same process group: Ctrl-C or a
+# signal to the group stops both, and it exits by itself once the server (its parent after the
+# `exec`) is gone.
 run: install
 	@$(PY) -m config.bootstrap
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py runner --exit-with-parent & \
 	exec $(VENV)/bin/gunicorn -c config/gunicorn.conf.py --bind $(BIND) --workers $(WORKERS)
 
 # mypy's Django plugin loads config.settings: placeholders for the secrets it requires, and an

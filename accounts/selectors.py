@@ -27,3 +27,15 @@ def audit_since(*, since: datetime | None, limit: int) -> list[AuditEvent]:
 def audit_latest(*, limit: int) -> list[AuditEvent]:
     """Newest first."""
     return list(AuditEvent.objects.order_by("-ts", "-id")[:limit])
+
+
+def audit_page(*, before: int | None, limit: int) -> list[AuditEvent]:
+    """Newest first, from below the id `before` (the `/admin/logs` cursor)."""
+    events = AuditEvent.objects.order_by("-id")
+    if before is not None:
+        events = events.filter(id__lt=before)
+    return list(events[:limit])
+
+
+def audit_latest_ts() -> datetime | None:
+    return AuditEvent.objects.order_by("-id").values_list("ts", flat=True).first()

@@ -228,6 +228,8 @@ CODEX_OAUTH_TOKEN_URL = env.str(
 CODEX_OAUTH_CLIENT_ID = env.str("CODEX_OAUTH_CLIENT_ID", default="app_EMoamEEZ73f0CkXaXp7hrann")
 AUTH_REFRESH_AHEAD = env.int("AUTH_REFRESH_AHEAD", default=3600)
 UPSTREAM_TIMEOUT_SECONDS = env.float("UPSTREAM_TIMEOUT_SECONDS", default=10.0)
+# `manage.py runner`: seconds between looks for due or requested steps (one small query each).
+RUNNER_POLL_SECONDS = env.float("RUNNER_POLL_SECONDS", default=5.0)
 
 # --- Security defaults.
 SESSION_COOKIE_HTTPONLY = True

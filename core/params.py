@@ -61,3 +61,15 @@ def int_param(
     if value < minimum or (value > maximum and not cap):
         raise invalid(name, message)
     return min(value, maximum)
+
+
+def page_params(
+    params: Mapping[str, str], *, default: int, maximum: int
+) -> tuple[int, int | None]:
+    """A list page: `limit` (capped at `maximum`) and the `before` cursor, the id below which
+    the next rows come (lists that page this way run newest first)."""
+    limit = int_param(params, "limit", default=default, maximum=maximum, cap=True)
+    before = None
+    if params.get("before") not in (None, ""):
+        before = int_param(params, "before", default=0, maximum=2**63 - 1)
+    return limit, before

@@ -15,9 +15,10 @@ class UpstreamError(Exception):
     """The upstream could not be read. The message is safe to store and show (no URL query, no
     credentials); `kind` names the failure as an exception class name (`HTTPError`, ...)."""
 
-    def __init__(self, message: str, *, kind: str) -> None:
+    def __init__(self, message: str, *, kind: str, status: int | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.status = status  # the HTTP status of a non-200 answer (401 marks a login invalid)
 
 
 def get_json(
@@ -35,7 +36,11 @@ def get_json(
         name = type(exc).__name__
         raise UpstreamError(f"request failed: {name}", kind=name) from exc
     if response.status_code != 200:
-        raise UpstreamError(f"HTTP {response.status_code} from {label}", kind="HTTPError")
+        raise UpstreamError(
+            f"HTTP {response.status_code} from {label}",
+            kind="HTTPError",
+            status=response.status_code,
+        )
     try:
         body = response.json()
     except ValueError as exc:

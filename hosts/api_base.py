@@ -65,7 +65,8 @@ class FleetHostView(HostCallMixin, APIView):
     permission_classes = [IsHost]
 
     def initial(self, request, *args, **kwargs):
-        if selectors.api_disabled():
+        # The kill switch and the runner's published values, read once for the whole request.
+        if selectors.request_fleet_state(request).api_disabled:
             raise ApplicationError(MSG_API_DISABLED, status_code=503)
         super().initial(request, *args, **kwargs)
 
@@ -90,3 +91,10 @@ class FleetAdminView(APIView):
 
     def permission_denied(self, request, message=None, code=None):
         raise exceptions.PermissionDenied(message or FleetAdminAccess.message)
+
+
+def admin_actor(request) -> str:
+    """Who made an admin change: the admin token, else the mTLS client behind the proxy."""
+    from accounts.services import request_actor
+
+    return request_actor(request) or "admin:mtls"

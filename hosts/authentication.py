@@ -47,7 +47,8 @@ class HostKeyAuthentication(authentication.BaseAuthentication):
             return None
         refuse_if_ip_blocked(request)
         digest = sha256_hex(key)
-        host = Host.objects.filter(api_key_hash=digest).first()
+        # The auth state comes along: a steady-state retrieve needs no further read of it.
+        host = Host.objects.select_related("auth_state").filter(api_key_hash=digest).first()
         if host is None or not hmac.compare_digest(host.api_key_hash, digest):
             record_auth_failure(request, reason="unknown host key", credential_kind="host")
             raise exceptions.AuthenticationFailed(MSG_INVALID)

@@ -56,6 +56,11 @@ class CanonicalAuth(models.Model):
     source = models.CharField(max_length=20, default="host")  # host | admin | runner
     is_current = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # The runner's last check of this login against the quota endpoint: a 401/403 there sets
+    # `invalid_at` (shown in /admin/overview and /admin/runner); a later good answer clears it.
+    checked_at = models.DateTimeField(null=True, blank=True)
+    invalid_at = models.DateTimeField(null=True, blank=True)
+    check_error = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -126,6 +131,9 @@ class SlashCommand(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Retired by an admin: kept so `/slash-commands/retrieve` answers `deleted` and clients
+    # remove their copy; absent from the lists.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["filename"]
@@ -174,3 +182,47 @@ class FleetSetting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}={self.value!r}"
+
+
+class RunnerStep(models.Model):
+    """One periodic step of `manage.py runner` and its schedule.
+
+    A runner takes a step with one conditional UPDATE (due, and not claimed by a live lease), so
+    two runners, or two servers, never run the same step at once. `requested_at` is a request to
+    run it early (a new login, a stale value a request noticed); the run clears it only when the
+    request is older than the run's start.
+    """
+
+    name = models.CharField(max_length=50, unique=True)
+    next_due_at = models.DateTimeField(default=timezone.now)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=20, blank=True, default="")
+    last_detail = models.CharField(max_length=500, blank=True, default="")
+    runs = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} due {self.next_due_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RunnerCycle(models.Model):
+    """One runner cycle that did something (or was asked for): who, when, each step's outcome."""
+
+    trigger = models.CharField(max_length=20)  # loop | once | manual
+    runner = models.CharField(max_length=100)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, default="")  # ok | failed | idle | stopped
+    steps = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.trigger} {self.outcome}"

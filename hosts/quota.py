@@ -1,9 +1,13 @@
 """ChatGPT plan quota: `GET {CHATGPT_BASE_URL}/wham/usage` with the canonical login.
 
-At most one fetch per 5 minutes per login (the canonical digest), unless forced: a new login
-fetches at once. Every attempt is a `ChatGptUsageSnapshot`; a failure is recorded beside the
-last good numbers, never over them. Windows are classified by `limit_window_seconds`, because
-free plans have been seen with a single weekly window in the `primary_window` position.
+Only the runner fetches (its `quota` step, which is also the login check): at most once per 5
+minutes per login (the canonical digest) unless forced, and at once for a new login. Every
+attempt is a `ChatGptUsageSnapshot`; a failure is recorded beside the last good numbers, never
+over them, and a 401/403 marks the login invalid. The outcome is published as one
+`FleetSetting`, which requests read with the kill switch in a single query: no request waits on
+this upstream; one that finds the numbers due only asks the runner for a refresh. Windows are
+classified by `limit_window_seconds`, because free plans have been seen with a single weekly
+window in the `primary_window` position.
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
-from core.time import iso
+from core.time import iso, parse_iso
 from core.upstream import UpstreamError, get_json
+from hosts import selectors
 from hosts.fleetauth import selectors as auth_selectors
 from hosts.fleetauth.authjson import auth_tokens
-from hosts.models import ChatGptUsageSnapshot
+from hosts.models import CanonicalAuth, ChatGptUsageSnapshot
+from hosts.services import fleet_setting_put
 
 logger = logging.getLogger("tokenfleet.quota")
 
@@ -32,7 +37,6 @@ WEEKLY_SECONDS = 7 * 24 * 3600
 SHORT_WINDOW_MAX_SECONDS = 24 * 3600
 FIVE_HOUR = "five_hour"
 WEEKLY = "weekly"
-_CLAIM_KEY = "quota:claim:{digest}:{after}"
 
 
 class QuotaError(Exception):
@@ -103,36 +107,25 @@ def _fetch(access_token: str, account_id: str | None) -> dict:
     if account_id:
         headers["ChatGPT-Account-Id"] = account_id
     url = f"{settings.CHATGPT_BASE_URL}/wham/usage"
-    return get_json(url, label="/wham/usage", headers=headers)
+    body: dict = get_json(url, label="/wham/usage", headers=headers)
+    return body
 
 
-def _claim(digest: str, now: datetime) -> bool:
-    """True when this caller should fetch for this login now.
+INVALID_STATUSES = frozenset({401, 403})
 
-    The cooldown is the newest attempt for the digest. Workers that see it expire at the same
-    time race for a cache key named after that attempt, so exactly one of them fetches; the key
-    needs no clock of its own, which keeps it right under Redis and frozen test time alike.
-    """
-    last = ChatGptUsageSnapshot.objects.filter(auth_digest=digest).only("pk", "fetched_at").first()
-    if last is not None and now - last.fetched_at < COOLDOWN:
-        return False
-    key = _CLAIM_KEY.format(digest=digest, after=last.pk if last else 0)
-    return cache.add(key, 1, timeout=int(COOLDOWN.total_seconds()))
+# chatgpt_usage.status
+STATUS_OK = "ok"  # numbers of the current login, younger than the cooldown
+STATUS_STALE = "stale"  # numbers of an earlier login or older than the cooldown; refresh asked
+STATUS_ERROR = "error"  # the current login's latest attempt failed (numbers: the last good ones)
+STATUS_UNAVAILABLE = "unavailable"  # no login, or no numbers were ever fetched
 
 
-def quota_refresh(*, force: bool = False) -> ChatGptUsageSnapshot | None:
-    """Fetch a snapshot when this login's cooldown has passed (or `force`); else None.
-
-    Never raises for upstream trouble: a failure becomes a snapshot with `ok=False`.
-    """
-    canonical = auth_selectors.canonical_current()
-    if canonical is None:
-        return None
-    now = timezone.now()
-    digest = canonical.digest
-    if not force and not _claim(digest, now):
-        return None
-    snapshot = ChatGptUsageSnapshot(fetched_at=now, auth_digest=digest)
+def quota_fetch_store(*, canonical: CanonicalAuth, now: datetime | None = None):
+    """Fetch `/wham/usage` for `canonical` now, record the attempt, the login's validity and
+    the published state. Never raises for upstream trouble."""
+    now = now or timezone.now()
+    snapshot = ChatGptUsageSnapshot(fetched_at=now, auth_digest=canonical.digest)
+    status = None
     try:
         access_token, account_id = auth_tokens(auth_selectors.canonical_auth_object(canonical))
         if access_token is None:
@@ -141,8 +134,9 @@ def quota_refresh(*, force: bool = False) -> ChatGptUsageSnapshot | None:
     except (QuotaError, UpstreamError) as exc:
         snapshot.ok = False
         snapshot.error = str(exc)[:500]
+        status = getattr(exc, "status", None)
         logger.warning("chatgpt usage fetch failed: %s", snapshot.error)
-    except Exception as exc:  # a quota fetch must never break the request that triggered it
+    except Exception as exc:  # a runner step reports it; the loop goes on
         logger.exception("chatgpt usage fetch crashed")
         snapshot.ok = False
         snapshot.error = f"internal error: {type(exc).__name__}"
@@ -152,8 +146,42 @@ def quota_refresh(*, force: bool = False) -> ChatGptUsageSnapshot | None:
         plan = payload.get("plan_type")
         snapshot.plan_type = plan[:50] if isinstance(plan, str) else ""
     snapshot.save()
+    check = {"checked_at": now}
+    if snapshot.ok:
+        check.update(invalid_at=None, check_error="")
+    elif status in INVALID_STATUSES:
+        check.update(invalid_at=now, check_error=snapshot.error)
+    else:
+        # Upstream trouble says nothing about the login: keep its verdict, note the error.
+        check.update(check_error=snapshot.error)
+    CanonicalAuth.objects.filter(pk=canonical.pk).update(**check)
+    quota_publish()
     _prune(now)
     return snapshot
+
+
+def quota_publish() -> dict:
+    """Store the latest attempt and the latest good numbers for requests to read."""
+    latest = ChatGptUsageSnapshot.objects.first()
+    good = latest if latest is not None and latest.ok else None
+    if good is None and latest is not None:
+        good = ChatGptUsageSnapshot.objects.filter(ok=True).first()
+    state = {
+        "attempt_at": iso(latest.fetched_at) if latest else None,
+        "attempt_digest": latest.auth_digest if latest else None,
+        "attempt_ok": bool(latest and latest.ok),
+        "attempt_error": latest.error if latest is not None and not latest.ok else None,
+        "good": None
+        if good is None
+        else {
+            "fetched_at": iso(good.fetched_at),
+            "digest": good.auth_digest,
+            "plan_type": good.plan_type,
+            "payload": good.payload if isinstance(good.payload, dict) else {},
+        },
+    }
+    fleet_setting_put(key=selectors.QUOTA_STATE, value=state)
+    return state
 
 
 def _prune(now: datetime) -> None:
@@ -164,15 +192,36 @@ def _prune(now: datetime) -> None:
     ).delete()
 
 
-def quota_summary(*, now: datetime | None = None) -> dict:
-    """The `chatgpt_usage` object: always an object, `available` says whether numbers are known."""
+def _attempt_for(state: dict | None, digest: str | None) -> datetime | None:
+    """When the current login was last tried, from the published state."""
+    if not state or digest is None or state.get("attempt_digest") != digest:
+        return None
+    return parse_iso(state.get("attempt_at") or "")
+
+
+def quota_next_fetch_at(
+    *, state: dict | None, canonical_digest: str | None, now: datetime
+) -> datetime | None:
+    """When the current login may be fetched again (now, for a login never tried); None
+    without a login."""
+    if canonical_digest is None:
+        return None
+    attempt = _attempt_for(state, canonical_digest)
+    return now if attempt is None else max(now, attempt + COOLDOWN)
+
+
+def quota_summary(
+    *, state: dict | None, canonical_digest: str | None, now: datetime | None = None
+) -> dict:
+    """The `chatgpt_usage` object from the published state: always an object; `status` says
+    how far to trust the numbers, `next_eligible_at` when the cooldown ends."""
     now = now or timezone.now()
-    latest = ChatGptUsageSnapshot.objects.first()
-    good = latest if latest is not None and latest.ok else None
-    if good is None and latest is not None:
-        good = ChatGptUsageSnapshot.objects.filter(ok=True).first()
-    canonical = auth_selectors.canonical_current()
+    state = state or {}
+    good = state.get("good") if isinstance(state.get("good"), dict) else None
+    attempt = _attempt_for(state, canonical_digest)
+    next_at = quota_next_fetch_at(state=state, canonical_digest=canonical_digest, now=now)
     summary: dict[str, Any] = {
+        "status": STATUS_UNAVAILABLE,
         "available": good is not None,
         "plan_type": None,
         "allowed": None,
@@ -182,18 +231,28 @@ def quota_summary(*, now: datetime | None = None) -> dict:
         "secondary_window": None,
         "fetched_at": None,
         "stale": None,
-        "last_attempt_at": iso(latest.fetched_at) if latest else None,
-        "last_error": latest.error if latest is not None and not latest.ok else None,
+        "last_attempt_at": state.get("attempt_at"),
+        "last_error": state.get("attempt_error"),
         "cooldown_seconds": int(COOLDOWN.total_seconds()),
+        "next_eligible_at": iso(next_at),
     }
+    stale = True
     if good is not None:
-        payload: dict[str, Any] = good.payload if isinstance(good.payload, dict) else {}
-        found = payload.get("rate_limit")
-        rate_limit: dict[str, Any] = found if isinstance(found, dict) else {}
-        windows = classify_windows(payload, fetched_at=good.fetched_at, now=now)
+        fetched_at = parse_iso(good.get("fetched_at") or "") or now
+        payload = good.get("payload") if isinstance(good.get("payload"), dict) else {}
+        rate_limit = (
+            payload.get("rate_limit") if isinstance(payload.get("rate_limit"), dict) else {}
+        )
+        windows = classify_windows(payload, fetched_at=fetched_at, now=now)
         credits = payload.get("credits")
+        # Numbers of an older login (or older than the cooldown) may no longer be current.
+        stale = (
+            canonical_digest is None
+            or good.get("digest") != canonical_digest
+            or now - fetched_at > COOLDOWN
+        )
         summary.update(
-            plan_type=good.plan_type or None,
+            plan_type=good.get("plan_type") or None,
             allowed=rate_limit.get("allowed")
             if isinstance(rate_limit.get("allowed"), bool)
             else None,
@@ -203,23 +262,37 @@ def quota_summary(*, now: datetime | None = None) -> dict:
             credits=credits if isinstance(credits, dict) else None,
             primary_window=windows[FIVE_HOUR],
             secondary_window=windows[WEEKLY],
-            fetched_at=iso(good.fetched_at),
-            # Numbers of an older login (or older than the cooldown) may no longer be current.
-            stale=canonical is None
-            or good.auth_digest != canonical.digest
-            or now - good.fetched_at > COOLDOWN,
+            fetched_at=iso(fetched_at),
+            stale=stale,
         )
+    if canonical_digest is None:
+        summary["status"] = STATUS_UNAVAILABLE
+    elif attempt is not None and not state.get("attempt_ok"):
+        summary["status"] = STATUS_ERROR
+    elif good is None:
+        summary["status"] = STATUS_UNAVAILABLE
+    else:
+        summary["status"] = STATUS_STALE if stale else STATUS_OK
     return summary
 
 
-def quota_for_request(*, force: bool = False) -> dict:
-    """Refresh when due, then summarise; for `/auth` and the admin routes. Never raises."""
+def quota_due(*, state: dict | None, canonical_digest: str | None, now: datetime) -> bool:
+    next_at = quota_next_fetch_at(state=state, canonical_digest=canonical_digest, now=now)
+    return next_at is not None and next_at <= now
+
+
+def quota_for_request(*, state: dict | None, canonical_digest: str | None) -> dict:
+    """The stored summary; asks the runner for a fetch when one is due. Never waits or raises."""
+    from hosts.runner.engine import step_request
+
+    now = timezone.now()
     try:
-        quota_refresh(force=force)
+        if quota_due(state=state, canonical_digest=canonical_digest, now=now):
+            step_request("quota", now=now)
     except Exception:
-        logger.exception("chatgpt usage refresh failed")
+        logger.exception("could not ask the runner for a quota refresh")
     try:
-        return quota_summary()
+        return quota_summary(state=state, canonical_digest=canonical_digest, now=now)
     except Exception:
         logger.exception("chatgpt usage summary failed")
-        return {"available": False, "last_error": "internal error"}
+        return {"status": STATUS_UNAVAILABLE, "available": False, "last_error": "internal error"}

@@ -1,4 +1,5 @@
-"""Writes for the fleet that every host-facing view shares: the IP rule and call counting.
+"""Writes for the fleet that every host-facing view shares: the IP rule, call counting, and
+the settings the runner publishes.
 
 Called by the views (hosts.api_base.HostCallMixin) once DRF has authenticated a host key; the
 authentication class itself only reads.
@@ -6,13 +7,19 @@ authentication class itself only reads.
 
 from __future__ import annotations
 
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.services import audit_record
 from core.errors import ApplicationError
-from hosts.models import Host
+from hosts.models import FleetSetting, Host
+from hosts.selectors import fleet_state_changed
 
 MSG_WRONG_IP = "API key not allowed from this IP"
 
@@ -75,7 +82,60 @@ def host_bind_ip(*, host: Host, ip: str | None, override_allowed: bool = False) 
 def host_call_record(*, host: Host, ip: str | None, override_allowed: bool = False) -> None:
     """An authenticated host call: the IP rule, then one more API call and `last_seen_at`."""
     host_bind_ip(host=host, ip=ip, override_allowed=override_allowed)
-    now = timezone.now()
-    Host.objects.filter(pk=host.pk).update(api_calls=F("api_calls") + 1, last_seen_at=now)
-    host.api_calls += 1
+    host.api_calls = host_call_count(host=host)
+
+
+ACTIVITY_RESOLUTION = timedelta(minutes=1)
+
+
+def _pending_calls_key(host_id: int) -> str:
+    return f"host:calls:{host_id}"
+
+
+def host_calls_pending(host_ids: list[int]) -> dict[int, int]:
+    """Calls counted in the cache and not yet written to `Host.api_calls`, per host."""
+    keys = {_pending_calls_key(host_id): host_id for host_id in host_ids}
+    found = cache.get_many(list(keys))
+    return {keys[key]: int(value or 0) for key, value in found.items()}
+
+
+def host_call_count(*, host: Host, now: datetime | None = None) -> int:
+    """Count one call of `host`; returns its calls so far, this one included.
+
+    The count goes to a cache counter (atomic in Redis); the row is written at most once a
+    minute per host (one conditional UPDATE adds what is pending and sets `last_seen_at`), so a
+    steady stream of `cdx` runs costs no database write per call.
+    """
+    now = now or timezone.now()
+    key = _pending_calls_key(host.pk)
+    cache.add(key, 0, timeout=None)
+    try:
+        pending = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=None)
+        pending = 1
+    if host.last_seen_at is not None and now - host.last_seen_at < ACTIVITY_RESOLUTION:
+        return host.api_calls + pending
+    written = (
+        Host.objects.filter(pk=host.pk)
+        .filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lte=now - ACTIVITY_RESOLUTION))
+        .update(api_calls=F("api_calls") + pending, last_seen_at=now)
+    )
+    if not written:  # another worker wrote it this minute
+        return host.api_calls + pending
+    with contextlib.suppress(ValueError):  # only what was written: later calls stay pending
+        cache.decr(key, pending)
     host.last_seen_at = now
+    return host.api_calls + pending
+
+
+def fleet_setting_put(*, key: str, value: Any) -> None:
+    """Upsert one `FleetSetting` (the runner's published values; no audit: not an admin change)."""
+    now = timezone.now()
+    updated = FleetSetting.objects.filter(key=key).update(value=value, updated_at=now)
+    if not updated:
+        FleetSetting.objects.bulk_create(
+            [FleetSetting(key=key, value=value, updated_at=now)], ignore_conflicts=True
+        )
+        FleetSetting.objects.filter(key=key).update(value=value, updated_at=now)
+    fleet_state_changed()

@@ -1,8 +1,8 @@
 """The latest Codex CLI release (GitHub), cached 3 hours, stale on failure with a 5-minute back-off.
 
-Only one caller fetches at a time: a conditional UPDATE claims the row by pushing
-`next_attempt_at` ahead before the request, so concurrent `/versions` and `/auth` calls on
-several workers serve the cached value instead of all hitting GitHub.
+Only the runner's `client_version` step asks GitHub (its claim keeps it to one runner at a time).
+It publishes the result as a `FleetSetting` that `/versions` and `/auth` read without waiting;
+a request that finds the value due asks the runner for a check and answers the stored value.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
-from core.time import iso
+from core.time import iso, parse_iso
 from core.upstream import UpstreamError, get_json
+from hosts import selectors
 from hosts.models import ClientVersionCache
+from hosts.services import fleet_setting_put
 
 logger = logging.getLogger("tokenfleet.versions")
 
@@ -78,52 +79,77 @@ def _row() -> ClientVersionCache:
     return row
 
 
-def _fresh(row: ClientVersionCache, now: datetime) -> bool:
-    return bool(row.version) and row.checked_at is not None and now - row.checked_at < CACHE_TTL
+def _publish(row: ClientVersionCache, attempt_at: datetime | None) -> dict:
+    state = {
+        "version": row.version or None,
+        "checked_at": iso(row.checked_at),
+        "last_error": row.last_error or None,
+        "attempt_at": iso(attempt_at),
+    }
+    fleet_setting_put(key=selectors.CLIENT_VERSION_STATE, value=state)
+    return state
 
 
-def _cached(row: ClientVersionCache, now: datetime) -> ClientVersion:
-    if not row.version:
-        source = SOURCE_UNKNOWN
-    elif _fresh(row, now):
-        source = SOURCE_CACHE
-    else:
-        source = SOURCE_STALE
-    return ClientVersion(row.version or None, row.checked_at, source, row.last_error)
-
-
-def _claim(row: ClientVersionCache, now: datetime, *, force: bool) -> bool:
-    """Take the right to fetch: push `next_attempt_at` ahead unless someone else already did."""
-    claim = ClientVersionCache.objects.filter(pk=row.pk)
-    if not force:
-        claim = claim.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    return claim.update(next_attempt_at=now + RETRY_BACKOFF) == 1
-
-
-def client_version_get(*, force: bool = False) -> ClientVersion:
-    """The latest client version; fetches when the cache is older than 3 h (or when forced).
-
-    A failed fetch keeps the last good version (`cache_stale`) and the next try waits 5 minutes.
-    Never raises for upstream trouble.
-    """
-    now = timezone.now()
+def client_version_refresh(*, now: datetime | None = None) -> tuple[bool, datetime]:
+    """Ask GitHub now (the runner's `client_version` step). Returns (succeeded, next due time):
+    3 h after a success; 5 minutes after a failure, which keeps the last good version."""
+    now = now or timezone.now()
     row = _row()
-    if not force and _fresh(row, now):
-        return _cached(row, now)
-    if not _claim(row, now, force=force):
-        return _cached(row, now)  # backing off, or another worker is fetching right now
     try:
         version = fetch_latest_release()
     except UpstreamError as exc:
         error = f"{settings.CODEX_RELEASES_URL}: {exc}"[:500]
         logger.warning("codex release check failed: %s", error)
-        ClientVersionCache.objects.filter(pk=row.pk).update(last_error=error)
+        ClientVersionCache.objects.filter(pk=row.pk).update(
+            last_error=error, next_attempt_at=now + RETRY_BACKOFF
+        )
         row.refresh_from_db()
-        return _cached(row, now)
+        _publish(row, now)
+        return False, now + RETRY_BACKOFF
     ClientVersionCache.objects.filter(pk=row.pk).update(
         version=version, checked_at=now, next_attempt_at=None, last_error=""
     )
-    return ClientVersion(version, now, SOURCE_GITHUB)
+    row.refresh_from_db()
+    _publish(row, now)
+    return True, now + CACHE_TTL
+
+
+def client_version_stored(state: dict | None, *, now: datetime | None = None) -> ClientVersion:
+    """What the runner published: `cache` within 3 h, `cache_stale` after, `unknown` never."""
+    now = now or timezone.now()
+    state = state or {}
+    version = state.get("version") or None
+    checked_at = parse_iso(state.get("checked_at") or "")
+    if not version:
+        source = SOURCE_UNKNOWN
+    elif checked_at is not None and now - checked_at < CACHE_TTL:
+        source = SOURCE_CACHE
+    else:
+        source = SOURCE_STALE
+    return ClientVersion(version, checked_at, source, state.get("last_error") or "")
+
+
+def client_version_due(state: dict | None, *, now: datetime) -> bool:
+    """Older than 3 h (or never fetched), and the last attempt is older than the back-off."""
+    state = state or {}
+    checked_at = parse_iso(state.get("checked_at") or "")
+    attempt_at = parse_iso(state.get("attempt_at") or "")
+    if checked_at is not None and now - checked_at < CACHE_TTL:
+        return False
+    return attempt_at is None or now - attempt_at >= RETRY_BACKOFF
+
+
+def client_version_for_request(state: dict | None) -> ClientVersion:
+    """The stored version; when a check is due, ask the runner for one. Never waits."""
+    from hosts.runner.engine import step_request
+
+    now = timezone.now()
+    try:
+        if client_version_due(state, now=now):
+            step_request("client_version", now=now)
+    except Exception:
+        logger.exception("could not ask the runner for a client version check")
+    return client_version_stored(state, now=now)
 
 
 def wrapper_info() -> dict:
@@ -138,10 +164,10 @@ def wrapper_info() -> dict:
     return {"wrapper_version": bake.WRAPPER_VERSION, "wrapper_template_sha256": template_sha}
 
 
-def versions_public(*, force: bool = False) -> dict:
+def versions_public(*, state: dict | None) -> dict:
     """The `/versions` answer: no host, so the wrapper digest is the unbaked template's."""
     return {
-        **client_version_get(force=force).as_dict(),
+        **client_version_for_request(state).as_dict(),
         **wrapper_info(),
         "wrapper_url": WRAPPER_URL,
     }
@@ -157,12 +183,12 @@ def client_update_source(version: str | None) -> dict:
     return {"npm_package": settings.CODEX_NPM_PACKAGE, "asset_url": asset}
 
 
-def versions_for_host(*, host) -> dict:
+def versions_for_host(*, host, state: dict | None) -> dict:
     """The `versions` block of an `/auth` answer: the wrapper digest of THIS host's baked bytes."""
     from hosts.wrapper import bake
 
     try:
-        client = client_version_get().as_dict()
+        client = client_version_for_request(state).as_dict()
     except Exception:  # a version check must never make /auth fail
         logger.exception("client version lookup failed")
         client = ClientVersion(None, None, SOURCE_UNKNOWN).as_dict()

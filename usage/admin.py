@@ -6,14 +6,14 @@ an edit by hand here would break that, so these admins show and filter but never
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from accounts.services import request_actor
 from core.admin import ReadOnlyAdmin
 from core.client_ip import client_ip
 from usage.models import ModelPrice, UsageRecord
 from usage.rollups import LEVELS, Level
-from usage.services.pricing import price_delete, price_save
+from usage.services.pricing import PriceOverride, price_delete, price_save
 
 COUNTER_COLUMNS = (
     "messages",
@@ -77,7 +77,8 @@ for _level in LEVELS:
 
 @admin.register(ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin):
-    """Edits take effect for new records at once; run `manage.py reprice` for stored ones."""
+    """Operator overrides: saved with source `admin`, audited, and the stored records the row
+    prices (from its `effective_from` on) re-rated at once, with a `repriced` count."""
 
     list_display = (
         "model_prefix",
@@ -118,10 +119,28 @@ class ModelPriceAdmin(admin.ModelAdmin):
     readonly_fields = ("source",)
 
     def save_model(self, request, obj, form, change) -> None:
-        price_save(price=obj, actor=request_actor(request), ip=client_ip(request))
+        # Saved, re-rated and audited by the service; the admin only reports the count.
+        self._report(
+            request, price_save(price=obj, actor=request_actor(request), ip=client_ip(request))
+        )
 
     def delete_model(self, request, obj) -> None:
-        price_delete(prices=[obj], actor=request_actor(request), ip=client_ip(request))
+        self._report(
+            request,
+            price_delete(prices=[obj], actor=request_actor(request), ip=client_ip(request)),
+        )
 
     def delete_queryset(self, request, queryset) -> None:
-        price_delete(prices=list(queryset), actor=request_actor(request), ip=client_ip(request))
+        self._report(
+            request,
+            price_delete(prices=list(queryset), actor=request_actor(request), ip=client_ip(request)),
+        )
+
+    def _report(self, request, result: PriceOverride) -> None:
+        if result.repriced:
+            usd = result.delta_micros / 10**6
+            self.message_user(
+                request,
+                f"repriced {result.repriced} stored record(s); cost change {usd:+.6f} USD",
+                messages.INFO,
+            )

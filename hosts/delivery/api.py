@@ -168,6 +168,9 @@ class SlashCommandRetrieveApi(FleetHostView):
         command = selectors.slash_command_get(filename=filename)
         if command is None:
             return ok({"status": "missing", "filename": filename})
+        if command.deleted_at is not None:
+            # Retired by an admin: the client removes its copy.
+            return ok({"status": "deleted", "filename": filename})
         if data.validated_data.get("sha256") == command.sha256:
             return ok({"status": "unchanged", **_command_data(command)})
         return ok({"status": "updated", **_command_data(command), "prompt": command.prompt})

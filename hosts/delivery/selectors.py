@@ -13,7 +13,10 @@ def installer_token_find(*, token: str) -> InstallerToken | None:
 
 
 def slash_command_list() -> list[SlashCommand]:
-    return list(SlashCommand.objects.defer("prompt").order_by("filename"))
+    """The live prompts (retired ones are only answered `deleted` by retrieve)."""
+    return list(
+        SlashCommand.objects.filter(deleted_at__isnull=True).defer("prompt").order_by("filename")
+    )
 
 
 def slash_command_get(*, filename: str) -> SlashCommand | None:

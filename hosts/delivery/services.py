@@ -184,6 +184,13 @@ def slash_command_store(
     with transaction.atomic():
         row = SlashCommand.objects.select_for_update().filter(filename=filename).first()
         status = "updated"
+        if row is not None and row.deleted_at is not None:
+            if row.sha256 == digest:
+                # A host pushing back its copy of a retired prompt: it stays retired, and the
+                # answer tells the host to remove its copy.
+                return SlashStore(command=row, status="deleted")
+            row.deleted_at = None  # new content under a retired name: a prompt again
+            row.created_at = now
         if row is None:
             try:
                 with transaction.atomic():
@@ -298,3 +305,22 @@ def codex_usage_record(
                 },
             )
     return results
+
+
+def slash_command_retire(*, filename: str, actor: str = "", ip: str | None = None) -> SlashCommand:
+    """Retire a prompt: gone from the lists; `retrieve` answers `deleted` so clients remove it."""
+    now = timezone.now()
+    with transaction.atomic():
+        row = SlashCommand.objects.select_for_update().filter(filename=filename).first()
+        if row is None:
+            raise ApplicationError("Slash command not found.", status_code=404)
+        if row.deleted_at is None:
+            row.deleted_at = now
+            row.save(update_fields=["deleted_at"])
+            audit_record(
+                action="slash.delete",
+                actor=actor,
+                ip=ip,
+                meta={"filename": filename, "sha256": row.sha256},
+            )
+    return row

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,6 +22,16 @@ from hosts.fleetauth import services
 from hosts.fleetauth.authjson import AuthJsonError, normalise_auth, parse_digest, parse_rfc3339
 from hosts.models import Host
 from hosts.serializers import host_data, token_usage_data
+from hosts.runner.engine import (
+    MANUAL,
+    OK,
+    StepResult,
+    cycle_run,
+    step_claim,
+    step_release,
+    steps_ensure,
+)
+from hosts.selectors import FleetState
 
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 VALIDATION_MESSAGE = "Validation failed."
@@ -44,8 +55,14 @@ def _admin_actor(request: Request) -> str:
     return request_actor(request) or "admin:mtls"
 
 
-def auth_answer(*, host: Host, outcome: services.AuthOutcome) -> dict[str, Any]:
-    """Every `/auth` answer carries the same fields, whatever the status."""
+def auth_answer(
+    *, host: Host, outcome: services.AuthOutcome, state: FleetState
+) -> dict[str, Any]:
+    """Every `/auth` answer carries the same fields, whatever the status.
+
+    Upstream values come from what the runner stored (`state`): nothing here waits on an
+    upstream; a due value only asks the runner for a refresh.
+    """
     canonical = outcome.canonical
     data: dict[str, Any] = {"status": outcome.status}
     if outcome.auth is not None:
@@ -55,10 +72,11 @@ def auth_answer(*, host: Host, outcome: services.AuthOutcome) -> dict[str, Any]:
         canonical_digest=canonical.digest if canonical else None,
         api_calls=host.api_calls,
         token_usage_month=token_usage_data(auth_selectors.host_token_usage_month(host=host)),
-        versions=versions.versions_for_host(host=host),
+        versions=versions.versions_for_host(host=host, state=state.client_version),
         host=host_data(host),
-        # After the write has committed, so a new login fetches its quota at once.
-        chatgpt_usage=quota.quota_for_request(),
+        chatgpt_usage=quota.quota_for_request(
+            state=state.quota, canonical_digest=canonical.digest if canonical else None
+        ),
     )
     return data
 
@@ -83,7 +101,11 @@ class AuthApi(FleetHostView):
                 last_refresh = parse_rfc3339(body.get("last_refresh"), field="last_refresh")
                 digest = parse_digest(body.get("digest"), field="digest")
                 outcome = services.auth_retrieve(
-                    host=host, last_refresh=last_refresh, digest=digest, **versions_reported
+                    host=host,
+                    last_refresh=last_refresh,
+                    digest=digest,
+                    canonical=selectors.request_fleet_state(request).canonical,
+                    **versions_reported,
                 )
             elif command == "store":
                 if body.get("digest") not in (None, ""):
@@ -101,7 +123,13 @@ class AuthApi(FleetHostView):
                 raise _invalid("command", 'Must be "retrieve" or "store".')
         except AuthJsonError as exc:
             raise _invalid(exc.field, exc.message) from exc
-        return ok(auth_answer(host=host, outcome=outcome))
+        # After a store the snapshot read in `initial` may be behind: read it again.
+        state = (
+            selectors.request_fleet_state(request)
+            if command == "retrieve"
+            else selectors.fleet_state()
+        )
+        return ok(auth_answer(host=host, outcome=outcome, state=state))
 
     def delete(self, request: Request) -> Response:
         host = request_host(request)
@@ -115,14 +143,24 @@ class VersionsApi(FleetPublicView):
     """`GET /versions`: public; the latest Codex release and the wrapper this server ships."""
 
     def get(self, request: Request) -> Response:
-        return ok(versions.versions_public())
+        state = selectors.request_fleet_state(request)
+        return ok(versions.versions_public(state=state.client_version))
+
+
+def _run_step_now(request: Request, name: str) -> None:
+    """An admin's explicit refresh: run the runner's step here, under its claim."""
+    cycle_run(trigger=MANUAL, only=[name], runner=f"admin:{_admin_actor(request)}"[:100])
 
 
 class VersionsCheckApi(FleetAdminView):
     """`POST /admin/versions/check`: ask GitHub now, ignoring the cache and the back-off."""
 
     def post(self, request: Request) -> Response:
-        return ok(versions.versions_public(force=True))
+        _run_step_now(request, "client_version")
+        data = versions.versions_public(state=selectors.fleet_state().client_version)
+        if data["client_version_source"] == versions.SOURCE_CACHE:
+            data["client_version_source"] = versions.SOURCE_GITHUB
+        return ok(data)
 
 
 class ApiStateApi(FleetAdminView):
@@ -141,15 +179,44 @@ class ApiStateApi(FleetAdminView):
         return ok({"api_disabled": disabled})
 
 
+def _chatgpt_usage() -> dict:
+    canonical = auth_selectors.canonical_current()
+    return quota.quota_for_request(
+        state=selectors.fleet_state().quota,
+        canonical_digest=canonical.digest if canonical else None,
+    )
+
+
 class ChatGptUsageApi(FleetAdminView):
-    """`GET /admin/chatgpt/usage[?force=1]`: the quota snapshot, refreshed when due."""
+    """`GET /admin/chatgpt/usage[?force=1]`: the stored snapshot; `force=1` fetches now."""
 
     def get(self, request: Request) -> Response:
-        return ok({"chatgpt_usage": quota.quota_for_request(force=_flag(request, "force"))})
+        if _flag(request, "force"):
+            _force_quota(request)
+        return ok({"chatgpt_usage": _chatgpt_usage()})
+
+
+def _force_quota(request: Request) -> None:
+    """Fetch now whatever the cooldown, under the quota step's claim (one fetch at a time)."""
+    canonical = auth_selectors.canonical_current()
+    if canonical is None:
+        return
+    runner = f"admin:{_admin_actor(request)}"[:100]
+    now = timezone.now()
+    steps_ensure(now)
+    if step_claim("quota", runner=runner, now=now, force=True):
+        quota.quota_fetch_store(canonical=canonical, now=now)
+        step_release(
+            "quota",
+            runner=runner,
+            started_at=now,
+            result=StepResult(OK, "forced by an admin", now + quota.COOLDOWN),
+        )
 
 
 class ChatGptUsageRefreshApi(FleetAdminView):
     """`POST /admin/chatgpt/usage/refresh`: fetch now, whatever the cooldown."""
 
     def post(self, request: Request) -> Response:
-        return ok({"chatgpt_usage": quota.quota_for_request(force=True)})
+        _force_quota(request)
+        return ok({"chatgpt_usage": _chatgpt_usage()})

@@ -7,6 +7,7 @@ only digests and `last_refresh` values do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -18,7 +19,7 @@ from core.hashing import sha256_hex
 from hosts.fleetauth import selectors
 from hosts.fleetauth.authjson import Rfc3339, auth_text
 from hosts.models import CanonicalAuth, FleetSetting, Host, HostAuthDigest, HostAuthState
-from hosts.selectors import API_DISABLED
+from hosts.selectors import API_DISABLED, CanonicalMeta, fleet_state_changed
 
 RECENT_DIGESTS = 3
 CANONICAL_LOCK = "canonical_auth.lock"
@@ -37,7 +38,7 @@ UNCHANGED = "unchanged"
 @dataclass(frozen=True)
 class AuthOutcome:
     status: str
-    canonical: CanonicalAuth | None
+    canonical: CanonicalAuth | CanonicalMeta | None
     # The canonical auth object to send back: `outdated` (the host must take it) and an accepted
     # `store` (`updated`: what the server stored, `auths` synthesized last, for the host to keep).
     auth: dict[str, Any] | None = None
@@ -53,16 +54,54 @@ def _clean_version(value: object) -> str | None:
     return value.strip()[:VERSION_MAX]
 
 
-def _host_versions_record(*, host: Host, client_version: object, wrapper_version: object) -> None:
+def _host_versions_changes(
+    *, host: Host, client_version: object, wrapper_version: object
+) -> dict[str, str]:
     changes = {}
     for field, value in (("client_version", client_version), ("wrapper_version", wrapper_version)):
         cleaned = _clean_version(value)
         if cleaned is not None and cleaned != getattr(host, field):
             changes[field] = cleaned
+    return changes
+
+
+def _host_versions_record(*, host: Host, client_version: object, wrapper_version: object) -> None:
+    changes = _host_versions_changes(
+        host=host, client_version=client_version, wrapper_version=wrapper_version
+    )
     if changes:
         Host.objects.filter(pk=host.pk).update(**changes, updated_at=timezone.now())
         for field, value in changes.items():
             setattr(host, field, value)
+
+
+STATE_RESOLUTION = timedelta(minutes=1)
+
+
+def _host_state_current(host: Host) -> HostAuthState | None:
+    try:
+        return host.auth_state
+    except HostAuthState.DoesNotExist:
+        return None
+
+
+def _host_state_unchanged(
+    *, host: Host, last_refresh: str, last_refresh_ns: int, digest: str, status: str
+) -> bool:
+    """The host holds what it held at its last exchange, recorded less than a minute ago.
+
+    Then there is nothing to write: a steady-state retrieve stays read-only, like a token's
+    `last_used_at`, whose times are also kept to the minute.
+    """
+    state = _host_state_current(host)
+    return (
+        state is not None
+        and state.digest == digest
+        and state.last_refresh == last_refresh
+        and state.last_refresh_ns == last_refresh_ns
+        and state.last_status == status
+        and timezone.now() - state.updated_at < STATE_RESOLUTION
+    )
 
 
 def _host_state_record(
@@ -113,8 +152,13 @@ def canonical_auth_install(
     *, auth: dict[str, Any], last_refresh: Rfc3339, source: str, source_host: Host | None
 ) -> CanonicalAuth:
     """Make `auth` the current canonical login. Call inside a transaction holding the lock."""
+    from hosts.runner.engine import step_request_now
+
     text = auth_text(auth)
     CanonicalAuth.objects.filter(is_current=True).update(is_current=False)
+    # The quota cooldown belongs to a login: a new one is checked and fetched at once.
+    step_request_now("quota")
+    fleet_state_changed()
     return CanonicalAuth.objects.create(
         ciphertext=encrypt_text(text),
         digest=sha256_hex(text),
@@ -126,6 +170,9 @@ def canonical_auth_install(
     )
 
 
+_CURRENT = object()
+
+
 def auth_retrieve(
     *,
     host: Host,
@@ -133,36 +180,45 @@ def auth_retrieve(
     digest: str,
     client_version: object = None,
     wrapper_version: object = None,
+    canonical: CanonicalAuth | CanonicalMeta | None | object = _CURRENT,
 ) -> AuthOutcome:
-    """Compare what the host holds with the canonical login.
+    """Compare what the host holds with the canonical login (`canonical`: what the caller
+    already read, e.g. the cached fleet state; by default the current row).
 
     no canonical → missing; same digest → valid; host newer → upload_required;
     otherwise → outdated, with the canonical auth for the host to install.
     """
-    with transaction.atomic():
+    if canonical is _CURRENT:
         canonical = selectors.canonical_current()
-        held = (last_refresh.text, last_refresh.ns, digest)
-        auth = None
-        if canonical is None:
-            status = MISSING
-        elif digest == canonical.digest:
-            status = VALID
-        elif last_refresh.ns > canonical.last_refresh_ns:
-            status = UPLOAD_REQUIRED
-        else:
-            status = OUTDATED
-            auth = selectors.canonical_auth_object(canonical)
-            held = (canonical.last_refresh, canonical.last_refresh_ns, canonical.digest)
-        _host_state_record(
-            host=host,
-            last_refresh=held[0],
-            last_refresh_ns=held[1],
-            digest=held[2],
-            status=status,
-        )
-        _host_versions_record(
-            host=host, client_version=client_version, wrapper_version=wrapper_version
-        )
+    held = (last_refresh.text, last_refresh.ns, digest)
+    auth = None
+    if canonical is None:
+        status = MISSING
+    elif digest == canonical.digest:
+        status = VALID
+    elif last_refresh.ns > canonical.last_refresh_ns:
+        status = UPLOAD_REQUIRED
+    else:
+        status = OUTDATED
+        row = canonical
+        if not isinstance(row, CanonicalAuth):
+            # A cached identity: the body is read only when the host must take it.
+            row = CanonicalAuth.objects.filter(pk=canonical.pk).first() or (
+                selectors.canonical_current()
+            )
+        canonical = row
+        auth = selectors.canonical_auth_object(canonical)
+        held = (canonical.last_refresh, canonical.last_refresh_ns, canonical.digest)
+    state = {"last_refresh": held[0], "last_refresh_ns": held[1], "digest": held[2]}
+    versions_changed = _host_versions_changes(
+        host=host, client_version=client_version, wrapper_version=wrapper_version
+    )
+    if versions_changed or not _host_state_unchanged(host=host, status=status, **state):
+        with transaction.atomic():
+            _host_state_record(host=host, status=status, **state)
+            _host_versions_record(
+                host=host, client_version=client_version, wrapper_version=wrapper_version
+            )
     return AuthOutcome(status=status, canonical=canonical, auth=auth)
 
 
@@ -259,6 +315,7 @@ def api_state_set(*, disabled: bool, actor: str = "", ip: str | None = None) -> 
         row.value = bool(disabled)
         row.updated_at = timezone.now()
         row.save(update_fields=["value", "updated_at"])
+        fleet_state_changed()
         audit_record(
             action="api.state",
             actor=actor,
@@ -266,3 +323,38 @@ def api_state_set(*, disabled: bool, actor: str = "", ip: str | None = None) -> 
             meta={"api_disabled": bool(disabled), "previous": previous},
         )
     return bool(disabled)
+
+
+def auth_upload(
+    *,
+    auth: dict,
+    last_refresh: Rfc3339,
+    source_host: Host | None = None,
+    actor: str = "",
+    ip: str | None = None,
+) -> AuthOutcome:
+    """An operator's `auth.json` (normalised and validated exactly as a host's store) becomes
+    the canonical login, whatever its `last_refresh` against the current one: the operator
+    decides. The same login again answers `unchanged`. The way to seed a fresh server."""
+    digest = sha256_hex(auth_text(auth))
+    with transaction.atomic():
+        _canonical_lock()
+        current = selectors.canonical_current()
+        previous_digest = current.digest if current else None
+        if current is not None and current.digest == digest:
+            return AuthOutcome(status=UNCHANGED, canonical=current)
+        canonical = canonical_auth_install(
+            auth=auth, last_refresh=last_refresh, source="admin", source_host=source_host
+        )
+        audit_record(
+            action="auth.upload",
+            actor=actor,
+            ip=ip,
+            meta={
+                "digest": digest,
+                "last_refresh": last_refresh.text,
+                "previous_digest": previous_digest,
+                "source_host_id": source_host.pk if source_host else None,
+            },
+        )
+    return AuthOutcome(status=UPDATED, canonical=canonical)

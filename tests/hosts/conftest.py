@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -75,6 +76,7 @@ class FakeUpstream:
     url: str = ""
     routes: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
     requests: list[dict] = field(default_factory=list)
+    delay: float = 0.0  # seconds each answer waits (to make concurrent callers overlap)
 
     def route(self, path: str, status: int = 200, body: Any = None) -> None:
         self.routes[path] = [(status, body)]
@@ -97,6 +99,8 @@ def fake_upstream(settings):
             upstream.requests.append(
                 {"method": "GET", "path": path, "headers": {k: v for k, v in self.headers.items()}}
             )
+            if upstream.delay:
+                time.sleep(upstream.delay)
             answers = upstream.routes.get(path)
             if not answers:
                 status, body = 404, {"message": "Not Found"}
@@ -152,3 +156,14 @@ def codex_auth():
         return auth
 
     return make
+
+
+@pytest.fixture
+def run_runner(db):
+    """`run_runner(**kwargs)` → one runner cycle in this process, as `manage.py runner --once`."""
+    from hosts.runner.engine import ONCE, cycle_run
+
+    def run(**kwargs):
+        return cycle_run(trigger=kwargs.pop("trigger", ONCE), **kwargs)
+
+    return run

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
 from hosts.models import Host, HostStatus
+from hosts.services import host_calls_pending
 
 pytestmark = pytest.mark.django_db
 
@@ -80,4 +81,24 @@ def test_it_counts_api_calls_only_for_accepted_requests(host, host_client):
 
     assert data["api_calls"] == 2
     host.refresh_from_db()
-    assert host.api_calls == 2
+    # The row is written at most once a minute; the rest waits in the cache counter.
+    assert host.api_calls + host_calls_pending([host.pk]).get(host.pk, 0) == 2
+
+
+def test_it_writes_the_call_count_to_the_row_at_most_once_a_minute(host, host_client):
+    from datetime import UTC, datetime, timedelta
+
+    import time_machine
+
+    with time_machine.travel(datetime(2026, 11, 20, 12, tzinfo=UTC), tick=False) as clock:
+        for _ in range(3):
+            post_auth(host_client)
+        host.refresh_from_db()
+        assert (host.api_calls, host_calls_pending([host.pk])[host.pk]) == (1, 2)
+        clock.shift(timedelta(minutes=1))
+        data = post_auth(host_client).json()["data"]
+
+    host.refresh_from_db()
+    assert data["api_calls"] == host.api_calls == 4
+    assert host_calls_pending([host.pk])[host.pk] == 0
+    assert host.last_seen_at == datetime(2026, 11, 20, 12, 1, tzinfo=UTC)

@@ -1,5 +1,7 @@
-"""ChatGPT quota from `/wham/usage` (a real local fake server): headers, the 5-minute cooldown per
-login, window classification by length, failures beside the last good numbers."""
+"""ChatGPT quota from `/wham/usage` (a real local fake server): the runner fetches (headers, the
+5-minute cooldown per login, window classification by length, failures beside the last good
+numbers, 401 marks the login invalid); `/auth` answers what was stored, with its `status` and
+`next_eligible_at`, and never calls the upstream itself."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.core.cache import cache
 
-from hosts.models import ChatGptUsageSnapshot
+from hosts.models import CanonicalAuth, ChatGptUsageSnapshot, RunnerStep
 from tests.hosts.conftest import ACCESS_TOKEN, ACCOUNT_ID
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +75,12 @@ def store(client, auth: dict):
     return client.post("/auth", {"command": "store", "auth": auth}, format="json")
 
 
+def store_and_run(client, auth: dict, run_runner):
+    store(client, auth)
+    run_runner()
+    return retrieve(client)
+
+
 def retrieve(client):
     return client.post("/auth", RETRIEVE, format="json")
 
@@ -88,8 +97,10 @@ def test_it_reports_nothing_known_without_a_canonical_login(clock, upstream, hos
     assert fetches(upstream) == 0
 
 
-def test_it_fetches_with_the_canonical_token_and_account(clock, upstream, host_client, codex_auth):
-    usage = store(host_client, codex_auth()).json()["data"]["chatgpt_usage"]
+def test_it_fetches_with_the_canonical_token_and_account(
+    clock, upstream, host_client, codex_auth, run_runner
+):
+    usage = store_and_run(host_client, codex_auth(), run_runner).json()["data"]["chatgpt_usage"]
 
     call = upstream.calls(USAGE_PATH)[0]
     assert call["headers"]["Authorization"] == f"Bearer {ACCESS_TOKEN}"
@@ -111,42 +122,48 @@ def test_it_fetches_with_the_canonical_token_and_account(clock, upstream, host_c
     assert usage["secondary_window"]["limit_seconds"] == 604800
     assert usage["fetched_at"] == "2026-11-20T12:00:00Z"
     assert usage["last_error"] is None and usage["stale"] is False
+    assert usage["status"] == "ok"
+    assert usage["next_eligible_at"] == "2026-11-20T12:05:00Z"
 
 
 def test_it_fetches_at_most_once_per_five_minutes_per_login(
-    clock, upstream, host_client, codex_auth
+    clock, upstream, host_client, codex_auth, run_runner
 ):
     store(host_client, codex_auth())
+    run_runner()
     clock.shift(timedelta(minutes=4, seconds=59))
-    retrieve(host_client)
-    retrieve(host_client)
+    run_runner()
+    run_runner(force=True)
     assert fetches(upstream) == 1
 
     clock.shift(timedelta(seconds=2))
+    run_runner()
     usage = retrieve(host_client).json()["data"]["chatgpt_usage"]
 
     assert fetches(upstream) == 2
     assert usage["fetched_at"] == "2026-11-20T12:05:01Z"
 
 
-def test_it_fetches_at_once_for_a_new_login(clock, upstream, host_client, codex_auth):
+def test_it_fetches_at_once_for_a_new_login(clock, upstream, host_client, codex_auth, run_runner):
     store(host_client, codex_auth("2026-11-20T10:00:00Z"))
+    run_runner()
     clock.shift(timedelta(minutes=1))
 
     store(
         host_client, codex_auth("2026-11-20T11:00:00Z", access_token="eyJ" + "q" * 30 + "NewLogin9")
     )
+    run_runner()
 
     assert fetches(upstream) == 2
     assert upstream.calls(USAGE_PATH)[1]["headers"]["Authorization"].endswith("NewLogin9")
 
 
 def test_it_classifies_a_free_plan_weekly_primary_window_as_weekly(
-    clock, upstream, host_client, codex_auth
+    clock, upstream, host_client, codex_auth, run_runner
 ):
     upstream.route(USAGE_PATH, 200, FREE)
 
-    usage = store(host_client, codex_auth()).json()["data"]["chatgpt_usage"]
+    usage = store_and_run(host_client, codex_auth(), run_runner).json()["data"]["chatgpt_usage"]
 
     assert usage["plan_type"] == "free"
     assert usage["primary_window"] is None
@@ -160,7 +177,9 @@ def test_it_classifies_a_free_plan_weekly_primary_window_as_weekly(
     }
 
 
-def test_it_classifies_windows_by_length_not_position(clock, upstream, host_client, codex_auth):
+def test_it_classifies_windows_by_length_not_position(
+    clock, upstream, host_client, codex_auth, run_runner
+):
     swapped = {
         "plan_type": "plus",
         "rate_limit": {
@@ -170,7 +189,7 @@ def test_it_classifies_windows_by_length_not_position(clock, upstream, host_clie
     }
     upstream.route(USAGE_PATH, 200, swapped)
 
-    usage = store(host_client, codex_auth()).json()["data"]["chatgpt_usage"]
+    usage = store_and_run(host_client, codex_auth(), run_runner).json()["data"]["chatgpt_usage"]
 
     assert usage["primary_window"]["limit_seconds"] == 18000
     assert usage["primary_window"]["used_percent"] == 42
@@ -178,9 +197,10 @@ def test_it_classifies_windows_by_length_not_position(clock, upstream, host_clie
 
 
 def test_it_counts_the_reset_down_from_the_time_of_the_answer(
-    clock, upstream, host_client, codex_auth
+    clock, upstream, host_client, codex_auth, run_runner
 ):
     store(host_client, codex_auth())
+    run_runner()
     clock.shift(timedelta(minutes=3))
 
     usage = retrieve(host_client).json()["data"]["chatgpt_usage"]
@@ -190,10 +210,14 @@ def test_it_counts_the_reset_down_from_the_time_of_the_answer(
     assert usage["primary_window"]["reset_at"] == NOW_TS + 3600
 
 
-def test_it_keeps_the_last_good_numbers_beside_a_failure(clock, upstream, host_client, codex_auth):
+def test_it_keeps_the_last_good_numbers_beside_a_failure(
+    clock, upstream, host_client, codex_auth, run_runner
+):
     store(host_client, codex_auth())
+    run_runner()
     upstream.route(USAGE_PATH, 500, {"detail": "upstream broke"})
     clock.shift(timedelta(minutes=6))
+    run_runner()
 
     response = retrieve(host_client)
 
@@ -205,29 +229,38 @@ def test_it_keeps_the_last_good_numbers_beside_a_failure(clock, upstream, host_c
     assert usage["last_attempt_at"] == "2026-11-20T12:06:00Z"
     assert usage["last_error"] == "HTTP 500 from /wham/usage"
     assert usage["stale"] is True
+    assert usage["status"] == "error"
     failed = ChatGptUsageSnapshot.objects.get(ok=False)
     assert failed.error == "HTTP 500 from /wham/usage"
     assert ChatGptUsageSnapshot.objects.filter(ok=True).count() == 1
 
 
-def test_it_waits_out_the_cooldown_after_a_failure_too(clock, upstream, host_client, codex_auth):
+def test_it_waits_out_the_cooldown_after_a_failure_too(
+    clock, upstream, host_client, codex_auth, run_runner
+):
     upstream.route(USAGE_PATH, 503, {"detail": "busy"})
     store(host_client, codex_auth())
+    run_runner()
     upstream.route(USAGE_PATH, 200, PRO)
     clock.shift(timedelta(minutes=2))
+    run_runner()
 
     usage = retrieve(host_client).json()["data"]["chatgpt_usage"]
 
     assert fetches(upstream) == 1
     assert usage["available"] is False
     assert usage["last_error"] == "HTTP 503 from /wham/usage"
+    assert usage["status"] == "error"
+    assert usage["next_eligible_at"] == "2026-11-20T12:05:00Z"
 
 
 @pytest.mark.parametrize("body", [b"<html>login</html>", b"[1, 2]"])
-def test_it_never_fails_auth_on_a_garbled_upstream(clock, upstream, host_client, codex_auth, body):
+def test_it_never_fails_auth_on_a_garbled_upstream(
+    clock, upstream, host_client, codex_auth, body, run_runner
+):
     upstream.route(USAGE_PATH, 200, body)
 
-    response = store(host_client, codex_auth())
+    response = store_and_run(host_client, codex_auth(), run_runner)
 
     assert response.status_code == 200
     usage = response.json()["data"]["chatgpt_usage"]
@@ -235,9 +268,9 @@ def test_it_never_fails_auth_on_a_garbled_upstream(clock, upstream, host_client,
     assert "not" in usage["last_error"]
 
 
-def test_it_never_fails_auth_on_an_unreachable_upstream(clock, host_client, codex_auth):
+def test_it_never_fails_auth_on_an_unreachable_upstream(clock, host_client, codex_auth, run_runner):
     # No fake server: the autouse fixture points CHATGPT_BASE_URL at a closed port.
-    response = store(host_client, codex_auth())
+    response = store_and_run(host_client, codex_auth(), run_runner)
 
     assert response.status_code == 200
     usage = response.json()["data"]["chatgpt_usage"]
@@ -245,30 +278,35 @@ def test_it_never_fails_auth_on_an_unreachable_upstream(clock, host_client, code
     assert usage["last_error"].startswith("request failed")
 
 
-def test_it_records_a_login_without_chatgpt_tokens_as_a_failure(clock, upstream, host_client):
+def test_it_records_a_login_without_chatgpt_tokens_as_a_failure(
+    clock, upstream, host_client, run_runner
+):
     auth = {
         "OPENAI_API_KEY": "sk-proj-4hT9qW2eR7yU1iO3pA8s",
         "last_refresh": "2026-11-20T10:00:00Z",
     }
 
-    usage = store(host_client, auth).json()["data"]["chatgpt_usage"]
+    usage = store_and_run(host_client, auth, run_runner).json()["data"]["chatgpt_usage"]
 
     assert fetches(upstream) == 0
     assert usage["available"] is False
     assert "access_token" in usage["last_error"]
 
 
-def test_it_never_stores_the_token_in_a_snapshot(clock, upstream, host_client, codex_auth):
-    store(host_client, codex_auth())
+def test_it_never_stores_the_token_in_a_snapshot(
+    clock, upstream, host_client, codex_auth, run_runner
+):
+    store_and_run(host_client, codex_auth(), run_runner)
 
     rows = list(ChatGptUsageSnapshot.objects.values())
     assert rows and ACCESS_TOKEN not in str(rows)
 
 
 def test_admin_usage_respects_the_cooldown_unless_forced(
-    clock, upstream, host_client, codex_auth, client_for, admin_token
+    clock, upstream, host_client, codex_auth, client_for, admin_token, run_runner
 ):
     store(host_client, codex_auth())
+    run_runner()
     admin = client_for(admin_token)
 
     plain = admin.get("/admin/chatgpt/usage")
@@ -278,9 +316,72 @@ def test_admin_usage_respects_the_cooldown_unless_forced(
     assert plain.status_code == forced.status_code == refreshed.status_code == 200
     assert plain.json()["data"]["chatgpt_usage"]["primary_window"]["used_percent"] == 42
     assert refreshed.json()["data"]["chatgpt_usage"]["available"] is True
-    assert fetches(upstream) == 3  # the store's, then the forced GET and the refresh
+    assert fetches(upstream) == 3  # the runner's, then the forced GET and the refresh
 
 
 def test_admin_usage_needs_admin_access(host_client, client_for, read_token):
     assert client_for(read_token).get("/admin/chatgpt/usage").status_code == 403
     assert host_client.post("/admin/chatgpt/usage/refresh").status_code == 403
+
+
+def test_auth_itself_never_calls_the_upstream(clock, upstream, host_client, codex_auth):
+    stored = store(host_client, codex_auth()).json()["data"]["chatgpt_usage"]
+    retrieved = retrieve(host_client).json()["data"]["chatgpt_usage"]
+
+    assert fetches(upstream) == 0
+    # A new login: nothing known yet, eligible at once, and the runner has been asked.
+    assert stored["status"] == retrieved["status"] == "unavailable"
+    assert stored["next_eligible_at"] == "2026-11-20T12:00:00Z"
+    assert RunnerStep.objects.get(name="quota").requested_at is not None
+
+
+def test_it_answers_stale_numbers_and_asks_the_runner_once_the_cooldown_passed(
+    clock, upstream, host_client, codex_auth, run_runner
+):
+    store(host_client, codex_auth())
+    run_runner()
+    assert RunnerStep.objects.get(name="quota").requested_at is None
+    clock.shift(timedelta(minutes=5, seconds=1))
+    cache.clear()  # the store's 30 s "already asked" key; Redis keeps it in real time
+
+    usage = retrieve(host_client).json()["data"]["chatgpt_usage"]
+
+    assert usage["status"] == "stale" and usage["stale"] is True
+    assert usage["primary_window"]["used_percent"] == 42
+    assert fetches(upstream) == 1
+    assert RunnerStep.objects.get(name="quota").requested_at is not None
+    run_runner()
+    assert retrieve(host_client).json()["data"]["chatgpt_usage"]["status"] == "ok"
+    assert fetches(upstream) == 2
+
+
+def test_a_401_marks_the_canonical_login_invalid_until_a_good_answer(
+    clock, upstream, host_client, codex_auth, run_runner
+):
+    upstream.route(USAGE_PATH, 401, {"detail": "token expired"})
+    store(host_client, codex_auth())
+    cycle = run_runner()
+
+    canonical = CanonicalAuth.objects.get(is_current=True)
+    assert canonical.invalid_at == NOW
+    assert canonical.check_error == "HTTP 401 from /wham/usage"
+    validate = next(entry for entry in cycle.steps if entry["step"] == "quota")
+    assert validate["outcome"] == "failed" and "invalid" in validate["detail"]
+
+    upstream.route(USAGE_PATH, 200, PRO)
+    clock.shift(timedelta(minutes=6))
+    run_runner()
+    canonical.refresh_from_db()
+    assert canonical.invalid_at is None and canonical.check_error == ""
+
+
+def test_a_server_error_does_not_mark_the_login_invalid(
+    clock, upstream, host_client, codex_auth, run_runner
+):
+    upstream.route(USAGE_PATH, 502, {"detail": "bad gateway"})
+    store(host_client, codex_auth())
+    run_runner()
+
+    canonical = CanonicalAuth.objects.get(is_current=True)
+    assert canonical.invalid_at is None
+    assert canonical.check_error == "HTTP 502 from /wham/usage"

@@ -1,5 +1,6 @@
 """`GET /versions` and the `versions` block of `/auth`: the latest Codex release from a local fake
-GitHub, cached 3 hours, stale on failure with a 5-minute back-off."""
+GitHub, fetched by the runner's `client_version` step, cached 3 hours, stale on failure with a
+5-minute back-off; requests answer what was stored and never call GitHub themselves."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
-from hosts.models import ClientVersionCache
+from hosts.models import ClientVersionCache, RunnerStep
 from hosts.wrapper import bake
 
 pytestmark = pytest.mark.django_db
@@ -44,13 +45,22 @@ def releases_calls(github) -> int:
     return len(github.calls(RELEASES))
 
 
-def test_it_answers_the_latest_release_without_a_key(clock, github):
+def test_it_never_calls_github_itself_and_asks_the_runner(clock, github):
+    first, second = versions(), versions()
+
+    assert releases_calls(github) == 0
+    assert first["client_version"] is None and second["client_version_source"] == "unknown"
+    assert RunnerStep.objects.get(name="client_version").requested_at == NOW
+
+
+def test_it_answers_the_latest_release_without_a_key(clock, github, run_runner):
+    run_runner()
     data = versions()
 
     assert data == {
         "client_version": "0.63.0",
         "client_version_checked_at": "2026-11-20T12:00:00Z",
-        "client_version_source": "github",
+        "client_version_source": "cache",
         "wrapper_version": bake.WRAPPER_VERSION,
         "wrapper_template_sha256": hashlib.sha256(TEMPLATE.read_bytes()).hexdigest(),
         "wrapper_url": "/wrapper/download",
@@ -62,15 +72,17 @@ def test_it_answers_the_latest_release_without_a_key(clock, github):
     "tag, version",
     [("rust-v0.63.0", "0.63.0"), ("v0.64.1", "0.64.1"), ("0.65.0-alpha.2", "0.65.0-alpha.2")],
 )
-def test_it_strips_the_tag_prefix(clock, github, tag, version):
+def test_it_strips_the_tag_prefix(clock, github, tag, version, run_runner):
     github.route(RELEASES, 200, {"tag_name": tag})
+    run_runner()
 
     assert versions()["client_version"] == version
 
 
-def test_it_serves_the_cache_for_three_hours(clock, github):
-    versions()
+def test_it_serves_the_cache_for_three_hours(clock, github, run_runner):
+    run_runner()
     clock.shift(timedelta(hours=2, minutes=59))
+    run_runner()
 
     cached = versions()
 
@@ -79,23 +91,27 @@ def test_it_serves_the_cache_for_three_hours(clock, github):
     assert cached["client_version_checked_at"] == "2026-11-20T12:00:00Z"
 
 
-def test_it_asks_again_after_three_hours(clock, github):
-    versions()
+def test_it_asks_again_after_three_hours(clock, github, run_runner):
+    run_runner()
     github.route(RELEASES, 200, {"tag_name": "rust-v0.64.0"})
     clock.shift(timedelta(hours=3))
 
+    due = versions()
+    run_runner()
     fresh = versions()
 
+    assert (due["client_version"], due["client_version_source"]) == ("0.63.0", "cache_stale")
     assert releases_calls(github) == 2
     assert fresh["client_version"] == "0.64.0"
-    assert fresh["client_version_source"] == "github"
+    assert fresh["client_version_source"] == "cache"
     assert fresh["client_version_checked_at"] == "2026-11-20T15:00:00Z"
 
 
-def test_it_serves_the_stale_value_on_failure_and_backs_off_five_minutes(clock, github):
-    versions()
+def test_it_serves_the_stale_value_on_failure_and_backs_off_five_minutes(clock, github, run_runner):
+    run_runner()
     github.route(RELEASES, 502, {"message": "Bad gateway"})
     clock.shift(timedelta(hours=4))
+    run_runner()
 
     stale = versions()
 
@@ -109,21 +125,25 @@ def test_it_serves_the_stale_value_on_failure_and_backs_off_five_minutes(clock, 
 
     clock.shift(timedelta(minutes=4, seconds=59))
     assert versions()["client_version_source"] == "cache_stale"
+    run_runner()
     assert releases_calls(github) == 2  # backing off
 
     github.route(RELEASES, 200, {"tag_name": "rust-v0.64.0"})
     clock.shift(timedelta(seconds=1))
+    run_runner()
     recovered = versions()
     assert releases_calls(github) == 3
-    assert (recovered["client_version"], recovered["client_version_source"]) == ("0.64.0", "github")
+    assert (recovered["client_version"], recovered["client_version_source"]) == ("0.64.0", "cache")
     row.refresh_from_db()
     assert row.last_error == "" and row.next_attempt_at is None
 
 
-def test_it_answers_unknown_when_it_never_got_a_version(clock, github):
+def test_it_answers_unknown_when_it_never_got_a_version(clock, github, run_runner):
     github.route(RELEASES, 404, {"message": "Not Found"})
 
+    run_runner()
     first = versions()
+    run_runner()
     second = versions()
 
     assert first["client_version"] is None
@@ -134,8 +154,9 @@ def test_it_answers_unknown_when_it_never_got_a_version(clock, github):
 
 
 @pytest.mark.parametrize("body", [{"tag_name": None}, {"tag_name": "nightly"}, ["rust-v1.0.0"]])
-def test_it_treats_an_unexpected_release_body_as_a_failure(clock, github, body):
+def test_it_treats_an_unexpected_release_body_as_a_failure(clock, github, body, run_runner):
     github.route(RELEASES, 200, body)
+    run_runner()
 
     data = versions()
 
@@ -143,10 +164,11 @@ def test_it_treats_an_unexpected_release_body_as_a_failure(clock, github, body):
     assert ClientVersionCache.objects.get(key="codex").last_error
 
 
-def test_it_serves_stale_when_github_is_unreachable(clock, github, settings):
-    versions()
+def test_it_serves_stale_when_github_is_unreachable(clock, github, settings, run_runner):
+    run_runner()
     settings.CODEX_RELEASES_URL = "http://127.0.0.1:9/releases/latest"
     clock.shift(timedelta(hours=5))
+    run_runner()
 
     data = versions()
 
@@ -154,9 +176,9 @@ def test_it_serves_stale_when_github_is_unreachable(clock, github, settings):
 
 
 def test_admin_check_forces_a_refresh_through_cache_and_back_off(
-    clock, github, client_for, admin_token
+    clock, github, client_for, admin_token, run_runner
 ):
-    versions()
+    run_runner()
     github.route(RELEASES, 200, {"tag_name": "rust-v0.70.0"})
 
     response = client_for(admin_token).post("/admin/versions/check")
@@ -175,8 +197,9 @@ def test_admin_check_needs_admin_access(github, client_for, read_token, host_cli
 
 
 def test_auth_answers_carry_this_hosts_wrapper_and_reported_versions(
-    clock, github, host, host_client
+    clock, github, host, host_client, run_runner
 ):
+    run_runner()
     response = host_client.post(
         "/auth",
         {
@@ -199,7 +222,7 @@ def test_auth_answers_carry_this_hosts_wrapper_and_reported_versions(
     assert block["reported_client_version"] == "0.61.0"
     assert block["reported_wrapper_version"] == "0.0.9"
     assert block["client_version"] == "0.63.0"
-    assert block["client_version_source"] == "github"
+    assert block["client_version_source"] == "cache"
     host.refresh_from_db()
     assert (host.client_version, host.wrapper_version) == ("0.61.0", "0.0.9")
 

@@ -99,26 +99,61 @@ def prices_import(*, payload: Any, source: str, actor: str = "") -> PriceImportS
     return summary
 
 
-def price_save(*, price: ModelPrice, actor: str = "", ip: str | None = None) -> ModelPrice:
-    """Save a price set by hand (the admin), audited. It prices new records at once; stored
-    records keep theirs until `manage.py reprice`."""
+@dataclass(frozen=True)
+class PriceOverride:
+    price: ModelPrice | None
+    repriced: int  # stored records whose cost or family changed because of the change
+    delta_micros: int
+
+
+def price_save(*, price: ModelPrice, actor: str = "", ip: str | None = None) -> PriceOverride:
+    """Save a price set by hand (the admin, source `admin`) and re-rate the stored records it
+    now prices: a row in effect from a past time changes what past records cost. Re-rated from
+    its `effective_from` (and the old one, when an edit moved it) like `manage.py reprice`, in
+    the same transaction as the save and its audit event, which carries the `repriced` count."""
     changed = price.pk is not None
+    previous_from = None
+    if changed:
+        previous_from = (
+            ModelPrice.objects.filter(pk=price.pk).values_list("effective_from", flat=True).first()
+        )
     with transaction.atomic():
         price.source = "admin"
         price.save()
-        _audit_by_hand(price, kind="admin", actor=actor, ip=ip, changed=changed)
-    return price
+        since = min(when for when in (price.effective_from, previous_from) if when is not None)
+        summary = _reprice_if_past(since)
+        _audit_by_hand(
+            price,
+            kind="admin",
+            actor=actor,
+            ip=ip,
+            changed=changed,
+            repriced=summary.changed,
+            delta_micros=summary.delta_micros,
+        )
+    return PriceOverride(price=price, repriced=summary.changed, delta_micros=summary.delta_micros)
 
 
-def price_delete(*, prices: list[ModelPrice], actor: str = "", ip: str | None = None) -> int:
-    """Delete price rows by hand (the admin), audited in the same transaction."""
+def price_delete(
+    *, prices: list[ModelPrice], actor: str = "", ip: str | None = None
+) -> PriceOverride:
+    """Delete price rows by hand (the admin) and re-rate the records they priced; audited in
+    the same transaction, with the `repriced` count."""
+    if not prices:
+        return PriceOverride(price=None, repriced=0, delta_micros=0)
     with transaction.atomic():
+        ModelPrice.objects.filter(pk__in=[price.pk for price in prices]).delete()
+        summary = _reprice_if_past(min(price.effective_from for price in prices))
         for price in prices:
-            _audit_by_hand(price, kind="admin-delete", actor=actor, ip=ip)
-        deleted, _per_model = ModelPrice.objects.filter(
-            pk__in=[price.pk for price in prices]
-        ).delete()
-    return deleted
+            _audit_by_hand(
+                price,
+                kind="admin-delete",
+                actor=actor,
+                ip=ip,
+                repriced=summary.changed,
+                delta_micros=summary.delta_micros,
+            )
+    return PriceOverride(price=None, repriced=summary.changed, delta_micros=summary.delta_micros)
 
 
 def _audit_by_hand(
@@ -195,6 +230,7 @@ def records_reprice(
     until: datetime | None = None,
     chunk_size: int = 2000,
     actor: str = "",
+    audit: bool = True,
 ) -> RepriceSummary:
     """Re-rate records with ts in [since, until) at the prices now in the table.
 
@@ -220,6 +256,8 @@ def records_reprice(
             changed = _reprice_chunk(rows, book)
             summary.changed += len(changed)
             summary.delta_micros += sum(delta for _pk, _family, _cost, delta in changed)
+    if not audit:  # the caller's own audit event carries the counts
+        return summary
     with transaction.atomic():
         audit_record(
             action="pricing.refresh",
@@ -276,3 +314,9 @@ def _reprice_chunk(rows: list[dict], book: PriceBook) -> list[tuple[int, str, in
             lambda: usage_changed.send(sender=UsageRecord, count=count), robust=True
         )
     return changed
+
+
+def _reprice_if_past(since: datetime) -> RepriceSummary:
+    if since > timezone.now():
+        return RepriceSummary()
+    return records_reprice(since=since, audit=False)

@@ -1,0 +1,136 @@
+"""Reads of the fleet admin routes: host rows (no N+1), fleet figures, the runner's state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Avg, Count, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from core.time import iso
+from hosts.fleetauth.authjson import NS_PER_SECOND
+from hosts.fleetauth.selectors import canonical_current
+from hosts.models import CanonicalAuth, Host, HostAuthState, HostStatus, RunnerCycle, RunnerStep
+
+HOSTS_LIMIT_DEFAULT = 100
+HOSTS_LIMIT_MAX = 500
+
+
+def _latest_usage_id():
+    from usage.models import UsageRecord
+
+    return Subquery(
+        UsageRecord.objects.filter(host=OuterRef("pk")).order_by("-ts", "-id").values("id")[:1]
+    )
+
+
+def _latest_usage(ids: list[int]) -> dict[int, dict]:
+    from usage.models import UsageRecord
+
+    if not ids:
+        return {}
+    rows = UsageRecord.objects.filter(id__in=ids).values(
+        "id",
+        "host_id",
+        "ts",
+        "model",
+        "input",
+        "cache_creation",
+        "cache_read",
+        "output",
+        "reasoning",
+        "cost_micros",
+    )
+    return {
+        row["host_id"]: {
+            "ts": iso(row["ts"]),
+            "model": row["model"],
+            "total": row["input"] + row["cache_creation"] + row["cache_read"] + row["output"],
+            "input": row["input"],
+            "cached": row["cache_read"],
+            "output": row["output"],
+            "reasoning": row["reasoning"],
+            "cost_usd": row["cost_micros"] / 10**6,
+        }
+        for row in rows
+    }
+
+
+def _hosts_with_related(hosts) -> list[Host]:
+    """Hosts with their auth state, recent digests and latest usage row: four queries in all."""
+    rows = list(
+        hosts.select_related("auth_state")
+        .prefetch_related("recent_digests")
+        .annotate(latest_usage_id=_latest_usage_id())
+    )
+    latest = _latest_usage([row.latest_usage_id for row in rows if row.latest_usage_id])
+    for row in rows:
+        row.latest_usage = latest.get(row.pk)
+    return rows
+
+
+def host_page(*, before: int | None, limit: int) -> list[Host]:
+    """Newest hosts first (by id), below the id `before`."""
+    hosts = Host.objects.order_by("-id")
+    if before is not None:
+        hosts = hosts.filter(id__lt=before)
+    return _hosts_with_related(hosts[:limit])
+
+
+def host_get(*, host_id: int) -> Host | None:
+    found = _hosts_with_related(Host.objects.filter(pk=host_id))
+    return found[0] if found else None
+
+
+def host_auth_state(host: Host) -> HostAuthState | None:
+    try:
+        return host.auth_state
+    except HostAuthState.DoesNotExist:
+        return None
+
+
+def host_counts() -> dict:
+    return Host.objects.aggregate(
+        total=Count("id"),
+        active=Count("id", filter=Q(status=HostStatus.ACTIVE)),
+        disabled=Count("id", filter=Q(status=HostStatus.DISABLED)),
+    )
+
+
+def average_refresh_age_seconds(now: datetime | None = None) -> float | None:
+    """Mean age of the `last_refresh` each host holds (None when no host has reported one)."""
+    now = now or timezone.now()
+    mean_ns = HostAuthState.objects.filter(last_refresh_ns__isnull=False).aggregate(
+        mean=Avg("last_refresh_ns")
+    )["mean"]
+    if mean_ns is None:
+        return None
+    now_ns = int(now.timestamp()) * NS_PER_SECOND + now.microsecond * 1000
+    return round((now_ns - float(mean_ns)) / NS_PER_SECOND, 3)
+
+
+def canonical_status(canonical: CanonicalAuth | None = None) -> dict | None:
+    """The canonical login's identity and the runner's verdict on it (never the body)."""
+    canonical = canonical if canonical is not None else canonical_current()
+    if canonical is None:
+        return None
+    valid = None if canonical.checked_at is None else canonical.invalid_at is None
+    return {
+        "digest": canonical.digest,
+        "last_refresh": canonical.last_refresh,
+        "source": canonical.source,
+        "source_host_id": canonical.source_host_id,
+        "created_at": iso(canonical.created_at),
+        "valid": valid,
+        "checked_at": iso(canonical.checked_at),
+        "invalid_at": iso(canonical.invalid_at),
+        "check_error": canonical.check_error or None,
+    }
+
+
+def runner_steps() -> list[RunnerStep]:
+    return list(RunnerStep.objects.order_by("name"))
+
+
+def runner_cycles(*, limit: int) -> list[RunnerCycle]:
+    return list(RunnerCycle.objects.order_by("-started_at", "-id")[:limit])

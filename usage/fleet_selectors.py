@@ -1,0 +1,142 @@
+"""Reads for the fleet admin JSON (`/admin/overview`, `/admin/usage`, `/admin/tokens`): recent
+rows with their host, per-machine × model aggregates, costs to date and the prices in effect.
+
+Sums come from the rollups (so they agree with `/api/usage/*`); costs are the stored per-record
+micro-USD, whatever the model, never a price applied afresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.utils import timezone
+
+from core.time import iso
+from usage.aggregation import MICROS_PER_USD, Sums, UsageFilter, aggregate
+from usage.models import ModelPrice, UsageRecord
+
+
+def token_figures(item: Sums) -> dict:
+    """Every token kind of a sum, as the fleet dialect names them (`cached` = cache reads)."""
+    return {
+        "total": item.tokens_raw,
+        "input": item.input,
+        "cached": item.cache_read,
+        "cache_creation": item.cache_creation,
+        "output": item.output,
+        "reasoning": item.reasoning,
+        "messages": item.messages,
+        "cost_usd": item.cost_micros / MICROS_PER_USD,
+    }
+
+
+@dataclass(frozen=True)
+class Periods:
+    all_time: Sums
+    month: Sums
+    today: Sums
+    month_start: datetime
+    day_start: datetime
+
+
+def periods(now: datetime | None = None) -> Periods:
+    """All-time, month-to-date and today's sums (UTC month and day)."""
+    now = (now or timezone.now()).astimezone(UTC)
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    month_start = day_start.replace(day=1)
+    return Periods(
+        all_time=aggregate(UsageFilter()).get((), Sums()),
+        month=aggregate(UsageFilter(ts_from=month_start)).get((), Sums()),
+        today=aggregate(UsageFilter(ts_from=day_start)).get((), Sums()),
+        month_start=month_start,
+        day_start=day_start,
+    )
+
+
+def month_cost_by_family(month_start: datetime) -> dict[str, float]:
+    groups = aggregate(UsageFilter(ts_from=month_start), ("model_family",))
+    return {
+        key[0]: item.cost_micros / MICROS_PER_USD
+        for key, item in sorted(groups.items(), key=lambda pair: -pair[1].cost_micros)
+    }
+
+
+def prices_in_effect(now: datetime | None = None) -> list[dict]:
+    """The row in effect now for each model prefix (USD per million tokens)."""
+    now = now or timezone.now()
+    latest: dict[str, ModelPrice] = {}
+    for row in ModelPrice.objects.filter(effective_from__lte=now).order_by("effective_from", "id"):
+        latest[row.model_prefix] = row
+    return [
+        {
+            "model": row.model_prefix,
+            "family": row.family,
+            "provider": row.provider,
+            "effective_from": iso(row.effective_from),
+            "source": row.source,
+            "input": float(row.input),
+            "cache_write_5m": float(row.cache_write_5m),
+            "cache_write_1h": float(row.cache_write_1h),
+            "cache_read": float(row.cache_read),
+            "output": float(row.output),
+        }
+        for _prefix, row in sorted(latest.items())
+    ]
+
+
+def records_page(*, before: int | None, limit: int) -> list[dict]:
+    """Newest stored records first (by id), below the id `before`, with their host."""
+    rows = UsageRecord.objects.order_by("-id")
+    if before is not None:
+        rows = rows.filter(id__lt=before)
+    fields = (
+        "id",
+        "ts",
+        "source",
+        "user",
+        "machine",
+        "model",
+        "model_family",
+        "input",
+        "cache_creation",
+        "cache_read",
+        "output",
+        "reasoning",
+        "cost_micros",
+        "host_id",
+        "host__fqdn",
+        "line",
+    )
+    return [
+        {
+            "id": row["id"],
+            "ts": iso(row["ts"]),
+            "host": {"id": row["host_id"], "fqdn": row["host__fqdn"]} if row["host_id"] else None,
+            "source": row["source"],
+            "user": row["user"],
+            "machine": row["machine"],
+            "model": row["model"],
+            "model_family": row["model_family"],
+            "total": row["input"] + row["cache_creation"] + row["cache_read"] + row["output"],
+            "input": row["input"],
+            "cached": row["cache_read"],
+            "cache_creation": row["cache_creation"],
+            "output": row["output"],
+            "reasoning": row["reasoning"],
+            "cost_usd": row["cost_micros"] / MICROS_PER_USD,
+            "line": row["line"],
+        }
+        for row in rows.values(*fields)[:limit]
+    ]
+
+
+def tokens_per_machine_model(*, limit: int) -> tuple[list[dict], int]:
+    """All-time sums per machine (a host's FQDN) × model, largest total first; (rows, groups)."""
+    groups = aggregate(UsageFilter(), ("machine", "model"))
+    ordered = sorted(groups.items(), key=lambda pair: (-pair[1].tokens_raw, pair[0]))
+    rows = [
+        {"machine": machine, "model": model, **token_figures(item)}
+        for (machine, model), item in ordered[:limit]
+    ]
+    return rows, len(ordered)
