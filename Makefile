@@ -28,7 +28,7 @@ run: install
 	@$(PY) -m config.bootstrap
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
-	$(PY) manage.py runner --exit-with-parent & \
+	$(PY) manage.py runner --parent-pid $$$$ & \
 	exec $(VENV)/bin/gunicorn -c config/gunicorn.conf.py --bind $(BIND) --workers $(WORKERS)
 
 # mypy's Django plugin loads config.settings: placeholders for the secrets it requires, and an

@@ -1,6 +1,7 @@
 """The runner as a process, as `make run` starts it: SIGTERM stops it cleanly, and with
-`--exit-with-parent` it ends once the process that started it (gunicorn, after the recipe's
-`exec`) is gone. A fresh SQLite database; every upstream points at a closed local port."""
+`--parent-pid` it ends once the process that started it (gunicorn, after the recipe's `exec`)
+is gone, even when that happens before Django has finished starting. A fresh SQLite database;
+every upstream points at a closed local port."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def test_it_ends_with_the_process_that_started_it(environment, tmp_path):
     log = tmp_path / "runner.log"
     # As the Makefile does: the runner in the background, then `exec` of the server (here a
     # short sleep standing in for gunicorn).
-    script = f"{PYTHON} manage.py runner --exit-with-parent >{log} 2>&1 & exec sleep 3"
+    script = f"{PYTHON} manage.py runner --parent-pid $$ >{log} 2>&1 & exec sleep 3"
     parent = subprocess.Popen(
         ["/bin/sh", "-c", script], cwd=ROOT, env=environment, start_new_session=True
     )

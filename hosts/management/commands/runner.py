@@ -2,8 +2,8 @@
 
 A loop: every RUNNER_POLL_SECONDS it runs the steps that are due or requested, each under its
 claim. SIGTERM or SIGINT stops it between steps. `--once` runs one cycle (every due step) and
-prints its record. `--exit-with-parent` ends the loop when the process that started it is gone
-(`make run` starts it beside gunicorn that way).
+prints its record. `--parent-pid PID` ends the loop once PID is no longer its parent (`make run`
+passes the shell that then becomes gunicorn, so the runner goes when the server goes).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ class Command(BaseCommand):
             "--force", action="store_true", help="With --once: run every step, due or not."
         )
         parser.add_argument(
-            "--exit-with-parent",
-            action="store_true",
-            help="Stop when the parent process exits (used by `make run`).",
+            "--parent-pid",
+            type=int,
+            default=None,
+            help="Stop once this process is no longer the parent (used by `make run`).",
         )
 
     def handle(self, *args, **options) -> None:
@@ -45,11 +46,15 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        parent = os.getppid()
+        # Given by the caller, not read here: the parent may already be gone by the time
+        # Django has started, and the runner must not outlive it then either.
+        parent = options["parent_pid"]
         me = runner_id()
         self.stdout.write(f"runner {me}: polling every {settings.RUNNER_POLL_SECONDS} s")
         self.stdout.flush()
         while not stop.is_set():
+            if parent is not None and os.getppid() != parent:
+                break
             if not connection.in_atomic_block:
                 # A long-lived process: drop connections past their age or broken by a restart.
                 close_old_connections()
@@ -61,8 +66,6 @@ class Command(BaseCommand):
             if cycle is not None and options["verbosity"] >= 1:
                 self.stdout.write(self._line(cycle))
                 self.stdout.flush()  # a pipe (journald) would hold the line back otherwise
-            if options["exit_with_parent"] and os.getppid() != parent:
-                break
             stop.wait(settings.RUNNER_POLL_SECONDS)
         self.stdout.write(f"runner {me}: stopped")
 
