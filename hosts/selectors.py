@@ -3,15 +3,16 @@
 Requests never wait on an upstream: the runner stores the ChatGPT quota and the latest client
 version as `FleetSetting` rows. A host request needs those, the kill switch and the canonical
 login's identity; they change rarely and are read on every `cdx` run, so they travel together
-as one cached snapshot (Redis when configured): rebuilt from two queries on a miss, dropped by
-every write that changes them (at once and again after commit), and kept at most
-FLEET_STATE_TTL seconds, which bounds what a process without a shared cache can miss.
+as one snapshot cached in Redis (when REDIS_URL is set; without it they are read, two
+queries): rebuilt on a miss, dropped by every write that changes them (at once and again after
+commit), and kept at most FLEET_STATE_TTL seconds as a safety net.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
@@ -74,8 +75,16 @@ def fleet_state_load() -> FleetState:
     )
 
 
+def _cache_shared() -> bool:
+    """Only a cache every process shares (Redis) may hold the snapshot: the runner writes from
+    a process of its own, whose writes cannot drop another process's local-memory copy."""
+    return not settings.CACHES["default"]["BACKEND"].endswith("LocMemCache")
+
+
 def fleet_state() -> FleetState:
-    """The snapshot from the cache, or from the database (and then cached)."""
+    """The snapshot from the shared cache, or from the database (and then cached)."""
+    if not _cache_shared():
+        return fleet_state_load()
     state = cache.get(FLEET_STATE_KEY)
     if isinstance(state, FleetState):
         return state

@@ -275,6 +275,8 @@ def fleet(tmp_path_factory):
         try:
             fleet = Fleet(server=server, env=env, admin_token=token, upstream=upstream, tmp=tmp)
             fleet.seed_login()
+            # The runner stores the quota and the client version; /auth only reads them.
+            run_manage(env, "runner", "--once")
             yield fleet
         finally:
             server.stop()
