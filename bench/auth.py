@@ -40,11 +40,11 @@ def seed() -> str:
     """The host, the canonical login and the runner's published values; returns the digest."""
     from django.utils import timezone
 
+    from core.hashing import secret_hint, sha256_hex
     from core.time import iso
     from hosts import selectors
     from hosts.fleetauth.authjson import normalise_auth
     from hosts.fleetauth.services import auth_upload
-    from hosts.keys import key_hash, key_hint
     from hosts.models import CanonicalAuth, ChatGptUsageSnapshot, Host
     from hosts.services import fleet_setting_put
 
@@ -52,7 +52,10 @@ def seed() -> str:
     CanonicalAuth.objects.all().delete()
     ChatGptUsageSnapshot.objects.all().delete()
     Host.objects.create(
-        fqdn=FQDN, owner="bench", api_key_hash=key_hash(HOST_KEY), api_key_hint=key_hint(HOST_KEY)
+        fqdn=FQDN,
+        owner="bench",
+        api_key_hash=sha256_hex(HOST_KEY),
+        api_key_hint=secret_hint(HOST_KEY),
     )
     auth, last_refresh = normalise_auth(
         {
@@ -67,6 +70,7 @@ def seed() -> str:
         }
     )
     canonical = auth_upload(auth=auth, last_refresh=last_refresh, actor="bench").canonical
+    assert isinstance(canonical, CanonicalAuth)
     now = timezone.now()
     payload = {
         "plan_type": "pro",
@@ -120,7 +124,10 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    found = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if found is None:
+        raise RuntimeError(f"unexpected wrk latency {text!r}")
+    number, unit = found.groups()
     return float(number) * _UNITS[unit]
 
 
@@ -129,7 +136,10 @@ def wrk(url: str, *, seconds: int, connections: int, script: Path | None = None)
     if script is not None:
         command[1:1] = ["-s", str(script)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if found is None:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    rate = float(found.group(1))
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M))
     if set(percentiles) != {"50", "99"}:
         raise RuntimeError(f"unexpected wrk output:\n{output}")

@@ -63,9 +63,7 @@ def int_param(
     return min(value, maximum)
 
 
-def page_params(
-    params: Mapping[str, str], *, default: int, maximum: int
-) -> tuple[int, int | None]:
+def page_params(params: Mapping[str, str], *, default: int, maximum: int) -> tuple[int, int | None]:
     """A list page: `limit` (capped at `maximum`) and the `before` cursor, the id below which
     the next rows come (lists that page this way run newest first)."""
     limit = int_param(params, "limit", default=default, maximum=maximum, cap=True)

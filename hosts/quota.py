@@ -146,7 +146,7 @@ def quota_fetch_store(*, canonical: CanonicalAuth, now: datetime | None = None):
         plan = payload.get("plan_type")
         snapshot.plan_type = plan[:50] if isinstance(plan, str) else ""
     snapshot.save()
-    check = {"checked_at": now}
+    check: dict[str, Any] = {"checked_at": now}
     if snapshot.ok:
         check.update(invalid_at=None, check_error="")
     elif status in INVALID_STATUSES:
@@ -239,10 +239,10 @@ def quota_summary(
     stale = True
     if good is not None:
         fetched_at = parse_iso(good.get("fetched_at") or "") or now
-        payload = good.get("payload") if isinstance(good.get("payload"), dict) else {}
-        rate_limit = (
-            payload.get("rate_limit") if isinstance(payload.get("rate_limit"), dict) else {}
-        )
+        found_payload = good.get("payload")
+        payload: dict[str, Any] = found_payload if isinstance(found_payload, dict) else {}
+        found_limit = payload.get("rate_limit")
+        rate_limit: dict[str, Any] = found_limit if isinstance(found_limit, dict) else {}
         windows = classify_windows(payload, fetched_at=fetched_at, now=now)
         credits = payload.get("credits")
         # Numbers of an older login (or older than the cooldown) may no longer be current.

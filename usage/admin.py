@@ -133,7 +133,9 @@ class ModelPriceAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         self._report(
             request,
-            price_delete(prices=list(queryset), actor=request_actor(request), ip=client_ip(request)),
+            price_delete(
+                prices=list(queryset), actor=request_actor(request), ip=client_ip(request)
+            ),
         )
 
     def _report(self, request, result: PriceOverride) -> None:

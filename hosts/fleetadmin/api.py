@@ -10,12 +10,12 @@ from django.utils import timezone
 from rest_framework.request import Request
 
 from accounts import selectors as audit_selectors
-from core.params import page_params
 from accounts.permissions import mtls_header_present
 from accounts.serializers import audit_row
 from accounts.services import audit_record
 from core.client_ip import client_ip, from_trusted_proxy
 from core.errors import ApplicationError
+from core.params import page_params
 from core.time import iso
 from hosts import quota, selectors, versions
 from hosts.api_base import FleetAdminView, admin_actor, ok
@@ -26,7 +26,7 @@ from hosts.fleetadmin import services
 from hosts.fleetauth import selectors as auth_selectors
 from hosts.fleetauth import services as auth_services
 from hosts.fleetauth.authjson import AuthJsonError, normalise_auth
-from hosts.models import Host, RunnerCycle, RunnerStep
+from hosts.models import CanonicalAuth, Host, RunnerCycle, RunnerStep
 from hosts.runner import engine
 from hosts.services import host_calls_pending
 from usage import fleet_selectors as usage_selectors
@@ -279,6 +279,7 @@ class AuthUploadApi(FleetAdminView):
             ip=client_ip(request),
         )
         canonical = outcome.canonical
+        assert isinstance(canonical, CanonicalAuth)  # an upload always leaves a current row
         return ok(
             {
                 "status": outcome.status,
@@ -404,6 +405,7 @@ class RunnerRunApi(FleetAdminView):
         cycle = engine.cycle_run(
             trigger=engine.MANUAL, runner=f"admin:{actor}"[:100], force=force, only=only
         )
+        assert cycle is not None  # only loop cycles that ran nothing go unrecorded
         audit_record(
             action="runner.run",
             actor=actor,

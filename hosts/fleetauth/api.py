@@ -21,7 +21,6 @@ from hosts.fleetauth import selectors as auth_selectors
 from hosts.fleetauth import services
 from hosts.fleetauth.authjson import AuthJsonError, normalise_auth, parse_digest, parse_rfc3339
 from hosts.models import Host
-from hosts.serializers import host_data, token_usage_data
 from hosts.runner.engine import (
     MANUAL,
     OK,
@@ -32,6 +31,7 @@ from hosts.runner.engine import (
     steps_ensure,
 )
 from hosts.selectors import FleetState
+from hosts.serializers import host_data, token_usage_data
 
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 VALIDATION_MESSAGE = "Validation failed."
@@ -55,9 +55,7 @@ def _admin_actor(request: Request) -> str:
     return request_actor(request) or "admin:mtls"
 
 
-def auth_answer(
-    *, host: Host, outcome: services.AuthOutcome, state: FleetState
-) -> dict[str, Any]:
+def auth_answer(*, host: Host, outcome: services.AuthOutcome, state: FleetState) -> dict[str, Any]:
     """Every `/auth` answer carries the same fields, whatever the status.
 
     Upstream values come from what the runner stored (`state`): nothing here waits on an
@@ -179,7 +177,7 @@ class ApiStateApi(FleetAdminView):
         return ok({"api_disabled": disabled})
 
 
-def _chatgpt_usage() -> dict:
+def _chatgpt_usage() -> dict[str, Any]:
     canonical = auth_selectors.canonical_current()
     return quota.quota_for_request(
         state=selectors.fleet_state().quota,

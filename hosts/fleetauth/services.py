@@ -188,38 +188,49 @@ def auth_retrieve(
     no canonical → missing; same digest → valid; host newer → upload_required;
     otherwise → outdated, with the canonical auth for the host to install.
     """
-    if canonical is _CURRENT:
-        canonical = selectors.canonical_current()
-    held = (last_refresh.text, last_refresh.ns, digest)
+    current: CanonicalAuth | CanonicalMeta | None
+    if isinstance(canonical, CanonicalAuth | CanonicalMeta) or canonical is None:
+        current = canonical
+    else:
+        current = selectors.canonical_current()
+    held: tuple[str, int, str] = (last_refresh.text, last_refresh.ns, digest)
     auth = None
-    if canonical is None:
+    if current is None:
         status = MISSING
-    elif digest == canonical.digest:
+    elif digest == current.digest:
         status = VALID
-    elif last_refresh.ns > canonical.last_refresh_ns:
+    elif last_refresh.ns > current.last_refresh_ns:
         status = UPLOAD_REQUIRED
     else:
         status = OUTDATED
-        row = canonical
-        if not isinstance(row, CanonicalAuth):
+        row = current if isinstance(current, CanonicalAuth) else None
+        if row is None:
             # A cached identity: the body is read only when the host must take it.
-            row = CanonicalAuth.objects.filter(pk=canonical.pk).first() or (
-                selectors.canonical_current()
-            )
-        canonical = row
-        auth = selectors.canonical_auth_object(canonical)
-        held = (canonical.last_refresh, canonical.last_refresh_ns, canonical.digest)
-    state = {"last_refresh": held[0], "last_refresh_ns": held[1], "digest": held[2]}
+            row = CanonicalAuth.objects.filter(pk=current.pk).first()
+            row = row or selectors.canonical_current()
+        if row is not None:
+            current = row
+            auth = selectors.canonical_auth_object(row)
+            held = (row.last_refresh, row.last_refresh_ns, row.digest)
     versions_changed = _host_versions_changes(
         host=host, client_version=client_version, wrapper_version=wrapper_version
     )
-    if versions_changed or not _host_state_unchanged(host=host, status=status, **state):
+    unchanged = _host_state_unchanged(
+        host=host, status=status, last_refresh=held[0], last_refresh_ns=held[1], digest=held[2]
+    )
+    if versions_changed or not unchanged:
         with transaction.atomic():
-            _host_state_record(host=host, status=status, **state)
+            _host_state_record(
+                host=host,
+                status=status,
+                last_refresh=held[0],
+                last_refresh_ns=held[1],
+                digest=held[2],
+            )
             _host_versions_record(
                 host=host, client_version=client_version, wrapper_version=wrapper_version
             )
-    return AuthOutcome(status=status, canonical=canonical, auth=auth)
+    return AuthOutcome(status=status, canonical=current, auth=auth)
 
 
 def auth_store(
@@ -327,7 +338,7 @@ def api_state_set(*, disabled: bool, actor: str = "", ip: str | None = None) -> 
 
 def auth_upload(
     *,
-    auth: dict,
+    auth: dict[str, Any],
     last_refresh: Rfc3339,
     source_host: Host | None = None,
     actor: str = "",

@@ -156,8 +156,10 @@ def _run_one(step: Step, *, runner: str, force: bool) -> dict:
     if not step_claim(step.name, runner=runner, now=now, force=force):
         entry.update(outcome=CLAIMED_ELSEWHERE, finished_at=iso(now))
         return entry
+    run = step.run
+    assert run is not None  # disabled steps are skipped before they are claimed
     try:
-        result = step.run(now)
+        result = run(now)
     except Exception as exc:  # one failing step must not stop the others
         logger.exception("runner step %s crashed", step.name)
         result = StepResult(FAILED, f"internal error: {type(exc).__name__}", now + LEASE)

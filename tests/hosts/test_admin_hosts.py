@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
-from hosts.keys import key_hash, key_hint
+from core.hashing import secret_hint, sha256_hex
 from hosts.models import CanonicalAuth, Host, HostAuthDigest, HostAuthState
 from tests.hosts.conftest import ACCESS_TOKEN, REFRESH_TOKEN
 from tests.hosts.test_auth_retrieve import as_stored, sha256_of
@@ -39,7 +39,9 @@ def synced(host, host_client, codex_auth) -> dict:
 
 def make_host(fqdn: str) -> Host:
     key = f"tfh_{fqdn.replace('-', '_')}_key_0123456789abcdefghijklmnop"
-    return Host.objects.create(fqdn=fqdn, api_key_hash=key_hash(key), api_key_hint=key_hint(key))
+    return Host.objects.create(
+        fqdn=fqdn, api_key_hash=sha256_hex(key), api_key_hint=secret_hint(key)
+    )
 
 
 def test_it_lists_hosts_with_digests_versions_ip_roaming_and_latest_usage(admin, synced, host):

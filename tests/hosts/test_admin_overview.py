@@ -152,6 +152,7 @@ def test_overview_fleet_figures(admin, host, host_client, codex_auth, client_for
     # build-01 holds a login refreshed 2 h ago, new-03 one 6 h ago: 4 h on average.
     assert data["avg_refresh_age_seconds"] == 4 * 3600
     latest = AuditEvent.objects.order_by("-id").first()
+    assert latest is not None
     assert data["latest_log_at"] == latest.ts.isoformat().replace("+00:00", "Z")
     assert data["canonical_auth"]["digest"] and data["canonical_auth"]["valid"] is None
     assert data["chatgpt_usage"]["status"] == "unavailable"

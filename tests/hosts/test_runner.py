@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -270,13 +271,12 @@ def test_the_loop_stops_on_sigterm(clock, upstream, settings, monkeypatch):
 
     from hosts.management.commands import runner as command
 
-    handlers = {}
+    handlers: dict[int, Any] = {}
     monkeypatch.setattr(command.signal, "signal", lambda sig, fn: handlers.__setitem__(sig, fn))
     settings.RUNNER_POLL_SECONDS = 0.01
     waits: list[float] = []
-    real_event = threading.Event
 
-    class CountingEvent(real_event):
+    class CountingEvent(threading.Event):
         def wait(self, timeout=None):
             if timeout != settings.RUNNER_POLL_SECONDS:  # another thread's Event (the fake)
                 return super().wait(timeout)

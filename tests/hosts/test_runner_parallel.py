@@ -43,7 +43,9 @@ def test_two_runners_never_run_the_same_step_twice(
     def runner(name: str) -> None:
         try:
             barrier.wait(timeout=10)
-            cycles[name] = cycle_run(trigger=ONCE, runner=name)
+            cycle = cycle_run(trigger=ONCE, runner=name)
+            assert cycle is not None
+            cycles[name] = cycle
         except BaseException as exc:  # reported below, not lost in the thread
             errors.append(exc)
         finally:
