@@ -28,6 +28,7 @@ from hosts.fleetauth import services as auth_services
 from hosts.fleetauth.authjson import AuthJsonError, normalise_auth
 from hosts.models import CanonicalAuth, Host, RunnerCycle, RunnerStep
 from hosts.runner import engine
+from hosts.serializers import token_usage_data
 from hosts.services import host_calls_pending
 from usage import fleet_selectors as usage_selectors
 
@@ -177,7 +178,9 @@ class HostDetailApi(FleetAdminView):
         host = _host_or_404(host_id)
         pending = host_calls_pending([host.pk]).get(host.pk, 0)
         data = host_row(host, canonical_digest=_canonical_digest(), pending_calls=pending)
-        data["token_usage_month"] = auth_selectors.host_token_usage_month(host=host)
+        data["token_usage_month"] = token_usage_data(
+            auth_selectors.host_token_usage_month(host=host)
+        )
         return ok({"host": data})
 
     def delete(self, request: Request, host_id: int):
