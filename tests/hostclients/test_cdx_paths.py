@@ -123,3 +123,26 @@ def test_a_disabled_host_loses_its_local_login_but_codex_still_runs(fake_host):
     assert "Host is disabled" in result.stderr
     assert "working on: exec still" in result.stdout
     assert result.stderr.count("Host is disabled") == 1
+
+
+def test_it_takes_over_the_key_of_the_public_client_and_says_when_there_is_none(fake_host):
+    fake_host.fake.json("/auth", answer("missing", canonical_digest=None))
+    host_env = fake_host.home / ".config" / "tokenfleet" / "host.env"
+    host_env.unlink()
+    nokey = run(fake_host, "exec", "nokey")
+    assert nokey.returncode == 0, nokey.stderr
+    assert "this host has no tokenfleet key" in nokey.stderr
+    assert "/auth" not in fake_host.fake.hits
+
+    legacy = fake_host.home / ".config" / "cdx" / "credentials.env"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(
+        f'CODEX_SYNC_BASE_URL="{fake_host.fake.url}/"\n'
+        'CODEX_SYNC_API_KEY="hk_PublicClientKey0123456789abcdef"\n'
+    )
+    moved = run(fake_host, "exec", "moved")
+    assert moved.returncode == 0, moved.stderr
+    assert "moved this host's key" in moved.stderr
+    assert "TOKENFLEET_HOST_KEY=hk_PublicClientKey0123456789abcdef\n" in host_env.read_text()
+    assert oct(host_env.stat().st_mode & 0o777) == "0o600"
+    assert "/auth" in fake_host.fake.hits
