@@ -154,48 +154,44 @@ def test_it_counts_codex_run_without_cdx_through_the_collector(make_host):
 def test_it_syncs_slash_commands_both_ways_with_deletions_and_conflicts(make_host):
     one = make_host("prompts-one.e2e.test")
     two = make_host("prompts-two.e2e.test")
-    for host in (one, two):
-        (host.codex_home / "prompts").mkdir(parents=True, exist_ok=True)
     p1 = one.codex_home / "prompts"
     p2 = two.codex_home / "prompts"
+    p1.mkdir(parents=True)
     (p1 / "e2e-review.md").write_text("---\ndescription: Review\n---\nReview $1 carefully.\n")
     (p1 / "e2e-keep.md").write_text("Keep this one.\n")
     (p1 / "e2e-notes.md").write_text("Notes v1\n")
-    assert_ok(one.cdx_run("exec", "x"))  # pushes three new prompts
-
+    (p1 / "e2e-gone.md").write_text("Soon deleted on the server.\n")
+    assert_ok(one.cdx_run("exec", "x"))  # pushes four new prompts
     assert_ok(two.cdx_run("exec", "x"))  # pulls them
-    assert (p2 / "e2e-review.md").read_text() == (p1 / "e2e-review.md").read_text()
-    assert (p2 / "e2e-notes.md").read_text() == "Notes v1\n"
+    for name in ("e2e-review.md", "e2e-keep.md", "e2e-notes.md", "e2e-gone.md"):
+        assert (p2 / name).read_bytes() == (p1 / name).read_bytes()
 
-    # An edit on two flows to one.
+    # On two: an edit, a local deletion, and an edit that will conflict with one's.
     (p2 / "e2e-review.md").write_text("Review $1 very carefully.\n")
+    (p2 / "e2e-keep.md").unlink()
+    (p2 / "e2e-notes.md").write_text("Notes from two\n")
+    (p1 / "e2e-notes.md").write_text("Notes from one\n")
     assert_ok(two.cdx_run("exec", "x"))
-    assert_ok(one.cdx_run("exec", "x"))
-    assert (p1 / "e2e-review.md").read_text() == "Review $1 very carefully.\n"
-
-    # A deletion on the server removes the local copy; a local deletion is not undone.
+    # A deletion on the server (an admin removed the prompt).
     one.fleet.shell(
         "from hosts.models import SlashCommand; "
-        "SlashCommand.objects.filter(filename='e2e-review.md').delete()"
+        "SlashCommand.objects.filter(filename='e2e-gone.md').delete()"
     )
-    (p2 / "e2e-keep.md").unlink()
-    assert_ok(one.cdx_run("exec", "x"))
-    assert_ok(two.cdx_run("exec", "x"))
-    assert not (p1 / "e2e-review.md").exists()
-    assert not (p2 / "e2e-review.md").exists()
-    assert not (p2 / "e2e-keep.md").exists()
-    assert (p1 / "e2e-keep.md").exists()  # the server's copy stays for everyone else
-
-    # Both edit the same prompt: the server (first push) wins, the local edit is kept beside it.
-    (p1 / "e2e-notes.md").write_text("Notes from one\n")
-    (p2 / "e2e-notes.md").write_text("Notes from two\n")
-    assert_ok(two.cdx_run("exec", "x"))
-    conflict = one.cdx_run("exec", "x")
-    assert_ok(conflict)
+    synced = one.cdx_run("exec", "x")
+    assert_ok(synced)
+    assert (p1 / "e2e-review.md").read_text() == "Review $1 very carefully.\n"
+    assert not (p1 / "e2e-gone.md").exists()
+    assert (p1 / "e2e-keep.md").exists()  # two's local deletion stays local
+    # Both edited notes: the server's copy (two's, pushed first) wins; one's edit is kept beside.
     assert (p1 / "e2e-notes.md").read_text() == "Notes from two\n"
     beside = list(p1.glob("e2e-notes.md.local-*"))
     assert len(beside) == 1 and beside[0].read_text() == "Notes from one\n"
-    assert "e2e-notes.md changed here and on the server" in conflict.stderr
+    assert "e2e-notes.md changed here and on the server" in synced.stderr
+
+    assert_ok(two.cdx_run("exec", "x"))
+    assert not (p2 / "e2e-keep.md").exists()  # not pulled back
+    assert not (p2 / "e2e-gone.md").exists()
+    assert (p2 / "e2e-notes.md").read_text() == "Notes from two\n"
 
 
 def test_it_updates_itself_verified_and_re_executes_once(make_host):
