@@ -13,6 +13,7 @@ from accounts.models import SCOPE_PREFIX, ApiToken
 from accounts.services import audit_record, token_check
 from core import ratelimit
 from core.client_ip import client_ip
+from core.logfilters import redact
 from core.principals import TOKEN, Principal
 
 TOKEN_PREFIXES = tuple(SCOPE_PREFIX.values())
@@ -43,7 +44,7 @@ def refuse_if_ip_blocked(request: HttpRequest | Request) -> None:
         audit_record(
             action="rate.limited",
             ip=ip,
-            meta={"bucket": bucket, "limit": verdict.limit, "path": request.path[:200]},
+            meta={"bucket": bucket, "limit": verdict.limit, "path": redact(request.path)[:200]},
         )
     raise exceptions.Throttled(wait=verdict.retry_after)
 
@@ -63,7 +64,7 @@ def record_auth_failure(
         meta={
             "reason": reason,
             "credential": credential_kind,
-            "path": request.path[:200],
+            "path": redact(request.path)[:200],
             **(meta or {}),
         },
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,9 +21,12 @@ from accounts.serializers import token_issue_input
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.hashing import secret_hint, sha256_hex
+from core.logfilters import redact
 from core.principals import Principal
+from core.validation import text_problem
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 # Keys whose values are never written to the audit log, whatever a caller passes.
 SECRET_META_KEYS = frozenset(
@@ -43,14 +47,27 @@ SECRET_META_KEYS = frozenset(
 
 
 def _scrub(value: Any) -> Any:
+    """Audit meta as stored: no value under a secret's name, no credential inside any string
+    (a path or query quoted in meta may carry an installer link or a token), and only text
+    PostgreSQL's JSON can hold."""
     if isinstance(value, dict):
         return {
-            key: ("[redacted]" if str(key).lower() in SECRET_META_KEYS else _scrub(item))
+            _scrub_text(str(key)): (
+                "[redacted]" if str(key).lower() in SECRET_META_KEYS else _scrub(item)
+            )
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
         return [_scrub(item) for item in value]
+    if isinstance(value, str):
+        return _scrub_text(value)
     return value
+
+
+def _scrub_text(text: str) -> str:
+    if text_problem(text):
+        text = _UNSTORABLE.sub("\ufffd", text)
+    return redact(text)
 
 
 def request_actor(request: HttpRequest | Request) -> str:

@@ -14,10 +14,13 @@ from core.principals import Principal
 if TYPE_CHECKING:  # DRF loads these modules while rest_framework.views is importing
     from rest_framework.request import Request
     from rest_framework.views import APIView
+from core.client_ip import client_ip
+from core.logfilters import redact
 
 
 class CredentialRateThrottle(BaseThrottle):
-    """RATE_LIMIT_PER_MINUTE requests per token or host key; anonymous calls are not counted."""
+    """RATE_LIMIT_PER_MINUTE requests per token or host key; calls without a credential (public
+    reads, /versions, installer links) ANON_RATE_LIMIT_PER_MINUTE per client IP."""
 
     window = 60
 
@@ -32,16 +35,19 @@ class CredentialRateThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         key = self.key(request, view)
+        limit = self.limit()
         if key is None:
-            return True
-        verdict = ratelimit.hit(key, limit=self.limit(), window=self.window)
+            if getattr(request.user, "is_authenticated", False):
+                return True  # a credential this throttle leaves to another (embeds)
+            key, limit = f"anon:{client_ip(request) or '-'}", settings.ANON_RATE_LIMIT_PER_MINUTE
+        verdict = ratelimit.hit(key, limit=limit, window=self.window)
         self._wait = verdict.retry_after
         if not verdict.allowed and verdict.count == verdict.limit + 1:
             # One audit row per window and key, not one per refused request.
             audit_record(
                 action="rate.limited",
                 request=request,
-                meta={"bucket": key, "limit": verdict.limit, "path": request.path[:200]},
+                meta={"bucket": key, "limit": verdict.limit, "path": redact(request.path)[:200]},
             )
         return verdict.allowed
 

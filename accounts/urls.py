@@ -4,6 +4,6 @@ from accounts import api
 
 urlpatterns = [
     path("api/admin/tokens", api.TokenListCreateApi.as_view(), name="admin-tokens"),
-    path("api/admin/tokens/<int:token_id>", api.TokenRevokeApi.as_view(), name="admin-token"),
+    path("api/admin/tokens/<id:token_id>", api.TokenRevokeApi.as_view(), name="admin-token"),
     path("api/admin/audit", api.AuditListApi.as_view(), name="admin-audit"),
 ]

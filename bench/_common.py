@@ -24,8 +24,11 @@ BENCH_ENV = {
     "DEBUG": "false",
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "LOG_LEVEL": "WARNING",
-    # The bench measures throughput, not the per-token rate limit.
+    # The bench measures throughput, not the per-client limits (every bench client is one IP).
     "RATE_LIMIT_PER_MINUTE": "1000000",
+    "ANON_RATE_LIMIT_PER_MINUTE": "1000000",
+    "STREAMS_PER_IP": "100000",
+    "STREAMS_PER_TOKEN": "100000",
     # A connection pool per worker, as production should run under ASGI (see README, DB_POOL);
     # run with DB_POOL=false to see the cost of a new PostgreSQL backend per request.
     "DB_POOL": "true",

@@ -6,4 +6,9 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from config.limits import RequestLimits  # noqa: E402  (needs the settings configured above)
+
+# Body size and body time limits answer before Django reads a byte of the body.
+application = RequestLimits(django_application)

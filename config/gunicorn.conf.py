@@ -19,8 +19,8 @@ from config import settings  # noqa: E402
 from core.logfilters import RedactSecretsFilter  # noqa: E402
 
 wsgi_app = "config.asgi:application"
-# django-eventstream streams only under ASGI, so the worker is uvicorn's.
-worker_class = "uvicorn_worker.UvicornWorker"
+# django-eventstream streams only under ASGI, so the worker is uvicorn's (with a header timeout).
+worker_class = "config.server.TokenfleetUvicornWorker"
 accesslog = "-"
 graceful_timeout = 5
 # gunicorn >= 25 opens a control socket at one fixed path per user, which a second server on the

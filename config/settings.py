@@ -87,6 +87,8 @@ MIDDLEWARE = [
     # CORS for /api/usage/* (wigtoken's widget): inside the error middleware, whose JSON error
     # pages keep the CORS headers (see its _KEPT_HEADERS).
     "embed.access.UsageCorsMiddleware",
+    # Oversized bodies and NUL in the path or query: refused before anything reads them.
+    "core.middleware.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -201,6 +203,19 @@ RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=100)
 AUTH_FAIL_LIMIT = env.int("AUTH_FAIL_LIMIT", default=30)
 AUTH_FAIL_WINDOW_SECONDS = env.int("AUTH_FAIL_WINDOW_SECONDS", default=600)
 INGEST_MAX_BATCH = env.int("INGEST_MAX_BATCH", default=1000)
+# --- Per-client limits (config/asgi.py, usage.live, accounts.throttles).
+# The largest body any route accepts (a full ingest batch is well under 1 MiB, a slash-command
+# prompt at most 256 K characters); larger answers 413 before the body is read.
+MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=4 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# Seconds a client has to send its request headers, and then its whole body (408 after).
+REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
+REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=30.0)
+# Open SSE streams at once per client IP and per token (429 beyond).
+STREAMS_PER_IP = env.int("STREAMS_PER_IP", default=20)
+STREAMS_PER_TOKEN = env.int("STREAMS_PER_TOKEN", default=20)
+# Requests per minute per client IP for calls without a credential (public reads, /versions).
+ANON_RATE_LIMIT_PER_MINUTE = env.int("ANON_RATE_LIMIT_PER_MINUTE", default=300)
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 INSTALL_TOKEN_TTL = env.int("INSTALL_TOKEN_TTL", default=1800)
 
@@ -250,7 +265,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.DenyAll"],
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttles.CredentialRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }

@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.views import health
+from core import converters
+
+converters.register()  # `<id:...>` in the apps' URL modules
 
 urlpatterns = [
     path("health", health, name="health"),

@@ -35,13 +35,10 @@ USAGE = "usage"
 def dialect_for_path(path: str) -> str | None:
     """The API dialect that owns `path`, or None for HTML pages."""
     for prefix in FLEET_PREFIXES:
-        if prefix.endswith("/"):
-            if path.startswith(prefix):
-                return FLEET
-        elif path == prefix or path.startswith(prefix + "/"):
+        bare = prefix.rstrip("/")
+        # `/install` and `/admin` without their slash are still the fleet API's (a JSON 404).
+        if path == bare or path.startswith(bare + "/"):
             return FLEET
-    if path == "/admin":
-        return FLEET
     for prefix in USAGE_PREFIXES:
         if path.startswith(prefix) or path == prefix.rstrip("/"):
             return USAGE

@@ -9,11 +9,19 @@ import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 
-from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.conf import settings
+from django.core.exceptions import (
+    BadRequest,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
 from core.client_ip import from_trusted_proxy
-from core.errors import FLEET, dialect_for_path, error_body
+from core.errors import FLEET, USAGE, dialect_for_path, error_body
+from core.validation import text_problem
 
 logger = logging.getLogger("tokenfleet.request")
 
@@ -65,8 +73,12 @@ _STATUS_MESSAGES = {
     403: "Forbidden.",
     404: "Not found.",
     405: "Method not allowed.",
+    413: "Request body too large.",
     500: "Internal server error.",
+    503: "Database unavailable; retry shortly.",
 }
+# Seconds a client is asked to wait while the database does not answer.
+DATABASE_RETRY_AFTER = 5
 
 # Headers of the replaced page that still mean something to the client.
 _KEPT_HEADERS = (
@@ -116,6 +128,20 @@ class ApiErrorMiddleware:
             return self._json(request, dialect, 404)
         if isinstance(exception, PermissionDenied):
             return self._json(request, dialect, 403)
+        if isinstance(exception, RequestDataTooBig):
+            return self._json(request, dialect, 413)
+        if isinstance(exception, OperationalError | InterfaceError):
+            # The database is down or out of connections: the client should come back, not
+            # report a bug. (Constraint violations are IntegrityError/DataError, not these.)
+            logger.warning(
+                "database unavailable, request id %s: %s: %s",
+                getattr(request, "request_id", current_request_id()),
+                type(exception).__name__,
+                exception,
+            )
+            response = self._json(request, dialect, 503)
+            response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+            return response
         if isinstance(exception, BadRequest | SuspiciousOperation):
             return self._json(request, dialect, 400)
         request_id = getattr(request, "request_id", current_request_id())
@@ -141,3 +167,57 @@ class ApiErrorMiddleware:
                 if original.get(header):
                     response[header] = original[header]
         return response
+
+
+class RequestGuardMiddleware:
+    """Refuses, before any view or query runs, what no route can accept.
+
+    - A body announced larger than MAX_REQUEST_BODY_BYTES: 413 without reading it (the ASGI
+      layer, config/asgi.py, also cuts bodies sent without a length).
+    - NUL in the path or the query string: PostgreSQL cannot store or compare it, so every
+      filter, lookup and audit row would fail on it. 400 naming the parameter.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        return self.get_response(request)
+
+    def _refusal(self, request: HttpRequest) -> HttpResponse | None:
+        dialect = dialect_for_path(request.path)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.MAX_REQUEST_BODY_BYTES
+        if length > limit:
+            return _guard_response(
+                dialect, 413, f"Request body too large: at most {limit} bytes.", {}
+            )
+        if text_problem(request.path):
+            return _guard_response(
+                dialect, 400, "Invalid request.", {"path": "Must not contain NUL characters."}
+            )
+        query = request.META.get("QUERY_STRING", "")
+        if "%00" in query or "\x00" in query:
+            for key, values in request.GET.lists():
+                for value in (key, *values):
+                    problem = text_problem(value)
+                    if problem:
+                        name = "query" if text_problem(key) else key
+                        return _guard_response(dialect, 400, "Invalid request.", {name: problem})
+        return None
+
+
+def _guard_response(
+    dialect: str | None, status_code: int, message: str, fields: dict[str, str]
+) -> HttpResponse:
+    if dialect is None:
+        return HttpResponse(message, status=status_code, content_type="text/plain; charset=utf-8")
+    if dialect == FLEET and status_code == 400 and fields:
+        status_code = 422  # the fleet dialect's validation status
+    return JsonResponse(error_body(dialect or USAGE, message, fields), status=status_code)

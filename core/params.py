@@ -8,6 +8,7 @@ from datetime import datetime
 
 from core.errors import ApplicationError
 from core.time import TimeValueError, parse_time
+from core.validation import DATE_RANGE_MESSAGE
 
 MAX_TEXT_PARAM = 255
 TIME_FORMATS = "Use epoch seconds, milliseconds or ISO 8601."
@@ -24,8 +25,9 @@ def time_param(params: Mapping[str, str], name: str) -> datetime | None:
         return None
     try:
         return parse_time(raw)
-    except TimeValueError:
-        raise invalid(name, TIME_FORMATS) from None
+    except TimeValueError as error:
+        message = f"{TIME_FORMATS} {DATE_RANGE_MESSAGE}" if error.implausible else TIME_FORMATS
+        raise invalid(name, message) from None
 
 
 def text_param(params: Mapping[str, str], name: str) -> str | None:

@@ -2,7 +2,9 @@
 
 The rule: a number (or the text of one) is epoch seconds, or epoch milliseconds above 10^11;
 other text is ISO 8601, naive meaning UTC. Numbers that are not finite or beyond 10^14 are no
-time at all. A query string's unencoded `+01:00` arrives as ` 01:00` and is read as `+01:00`.
+time at all, and no time outside 2000-2100 (core.validation) is plausible: far outside it the
+datetime arithmetic itself overflows. A query string's unencoded `+01:00` arrives as ` 01:00`
+and is read as `+01:00`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
 
+from core.validation import DATE_MAX, DATE_MIN, date_in_range
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)
 MS_ABOVE = 1e11  # larger epoch numbers are milliseconds
 MAX_EPOCH_NUMBER = 1e14
 MAX_TIME_TEXT = 64
+_EPOCH_MIN = DATE_MIN.timestamp()
+_EPOCH_MAX = DATE_MAX.timestamp()
 
 # "+01:00" or "+0100" whose "+" a query string turned into a space.
 _UNENCODED_OFFSET = re.compile(r" (\d{2}:?\d{2})$")
@@ -48,6 +54,9 @@ def from_epoch(value: float) -> datetime:
     """Epoch seconds, or milliseconds when the value is above 10^11."""
     if not math.isfinite(value) or abs(value) > MAX_EPOCH_NUMBER:
         raise TimeValueError("not a plausible epoch number", implausible=True)
+    seconds = value / 1000 if abs(value) > MS_ABOVE else value
+    if not _EPOCH_MIN <= seconds < _EPOCH_MAX:
+        raise TimeValueError("not a time between 2000 and 2100", implausible=True)
     if abs(value) > MS_ABOVE:
         return EPOCH + timedelta(milliseconds=value)
     return EPOCH + timedelta(seconds=value)
@@ -71,7 +80,10 @@ def parse_iso(value: str) -> datetime | None:
             return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset that leaves the calendar
+        return None
 
 
 def parse_time(value: object) -> datetime:
@@ -86,6 +98,8 @@ def parse_time(value: object) -> datetime:
             parsed = parse_iso(text) if len(text) <= MAX_TIME_TEXT else None
             if parsed is None:
                 raise TimeValueError("not epoch seconds, milliseconds or ISO 8601") from None
+            if not date_in_range(parsed):
+                raise TimeValueError("not a time between 2000 and 2100", implausible=True) from None
             return parsed
         return from_epoch(number)
     return from_epoch(value)

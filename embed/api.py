@@ -109,4 +109,4 @@ class EmbedTotalsApi(EmbedApi):
 
 class EmbedStreamApi(EmbedApi):
     def get(self, request):
-        return stream_response()
+        return stream_response(request)

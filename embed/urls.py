@@ -7,7 +7,7 @@ urlpatterns = [
     path("embed/stream", api.EmbedStreamApi.as_view(), name="embed-stream"),
     path("api/admin/embed-origins", api.EmbedOriginListApi.as_view(), name="embed-origins"),
     path(
-        "api/admin/embed-origins/<int:origin_id>",
+        "api/admin/embed-origins/<id:origin_id>",
         api.EmbedOriginDetailApi.as_view(),
         name="embed-origin",
     ),

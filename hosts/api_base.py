@@ -41,8 +41,12 @@ class IsHost(BasePermission):
 
 
 class HostCallMixin:
-    """For views a host key may call: once DRF has authenticated a host, apply the IP rule and
-    count the call (hosts.services), before permissions and throttles, as authentication did."""
+    """For views a host key may call: once DRF has authenticated a host, apply the kill switch
+    (503 while the API is disabled: a host key stops everywhere, /api/ingest/messages included),
+    then the IP rule and the call count (hosts.services), before permissions and throttles."""
+
+    # FleetHostView answers 503 to every caller before authenticating; others check hosts here.
+    host_kill_switch = True
 
     def ip_override_allowed(self, request: Request) -> bool:
         return False
@@ -51,6 +55,8 @@ class HostCallMixin:
         super().perform_authentication(request)  # type: ignore[misc]
         principal = request.user
         if isinstance(principal, Principal) and principal.kind == HOST:
+            if self.host_kill_switch and selectors.api_disabled():
+                raise ApplicationError(MSG_API_DISABLED, status_code=503)
             host_call_record(
                 host=principal.credential,
                 ip=client_ip(request),
@@ -63,6 +69,7 @@ class FleetHostView(HostCallMixin, APIView):
 
     authentication_classes = [HostKeyAuthentication]
     permission_classes = [IsHost]
+    host_kill_switch = False  # checked for everyone in initial()
 
     def initial(self, request, *args, **kwargs):
         # The kill switch and the runner's published values, read once for the whole request.

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from core.errors import ApplicationError
 from core.time import TimeValueError, parse_time
+from core.validation import text_problem
 from usage.models import Source
 from usage.pricing import UNKNOWN_MODEL
 from usage.records import NewRecord
@@ -25,6 +26,10 @@ MAX_MODEL_LENGTH = 200
 # Usage older than this predates the agents we account for; newer than now + slack is a clock bug.
 TS_EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
 TS_FUTURE_SLACK = timedelta(days=1)
+# Codex usage from `POST /usage` is stored under `codex:<host id>:<client id>`; only that route
+# may write such ids, or any ingest credential could claim a host's ids before the host sends them.
+# (The collector's Codex ids, `codex:<session uuid>:...`, are not in this namespace.)
+RESERVED_ID_RE = re.compile(r"codex:[0-9]+:")
 
 # Body fields of the counts, in NewRecord order: input, cache_creation, cache_creation_1h,
 # cache_read, output, reasoning.
@@ -89,6 +94,12 @@ def parse_ts(value: Any, *, now: datetime) -> datetime:
     return ts
 
 
+def _check_text(name: str, value: str) -> None:
+    problem = text_problem(value)
+    if problem:
+        raise MessageError(f"{name}: {problem}")
+
+
 def _bad_count(name: str, value: Any) -> MessageError:
     if type(value) is int and value > MAX_COUNT:
         return MessageError(f"{name} is over {MAX_COUNT}.")
@@ -107,6 +118,11 @@ def message_parse(
         raise MessageError("message_id is required.")
     if len(message_id) > MAX_ID_LENGTH:
         raise MessageError(f"message_id is longer than {MAX_ID_LENGTH} characters.")
+    _check_text("message_id", message_id)
+    if RESERVED_ID_RE.match(message_id):
+        raise MessageError(
+            "message_id must not start with codex:<number>: (reserved for POST /usage)."
+        )
     model = get("model")
     if model is None:
         # wigtoken's agent sends null when a transcript line names no model; such a message
@@ -116,9 +132,12 @@ def message_parse(
         raise MessageError("model must be a non-empty string or null.")
     if len(model) > MAX_MODEL_LENGTH:
         raise MessageError(f"model is longer than {MAX_MODEL_LENGTH} characters.")
+    _check_text("model", model)
     request_id = get("request_id")
     if request_id is not None and (type(request_id) is not str or len(request_id) > 255):
         raise MessageError("request_id must be a string of at most 255 characters.")
+    if request_id is not None:
+        _check_text("request_id", request_id)
     counts = []
     for name in COUNT_NAMES:
         value = get(name)

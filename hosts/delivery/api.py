@@ -209,9 +209,11 @@ class CodexUsageApi(FleetHostView):
     """Token usage telemetry from `cdx`: one entry, or `{"usages": [...]}`."""
 
     def post(self, request):
-        entries = usage_entries_parse(request.data, max_entries=settings.INGEST_MAX_BATCH)
+        parsed = usage_entries_parse(request.data, max_entries=settings.INGEST_MAX_BATCH)
         host = request.auth
-        results = services.codex_usage_record(host=host, entries=entries, ip=client_ip(request))
+        results = services.codex_usage_record(
+            host=host, entries=parsed.entries, rejected=parsed.rejected, ip=client_ip(request)
+        )
         return ok(
             {
                 "host_id": host.pk,
@@ -231,5 +233,6 @@ class CodexUsageApi(FleetHostView):
                     }
                     for result in results
                 ],
+                "rejected": parsed.rejected,
             }
         )

@@ -250,7 +250,11 @@ def codex_message_id(*, host_id: int, client_id: str | None) -> str:
 
 
 def codex_usage_record(
-    *, host: Host, entries: list[CodexUsage], ip: str | None = None
+    *,
+    host: Host,
+    entries: list[CodexUsage],
+    rejected: list[dict] | None = None,
+    ip: str | None = None,
 ) -> list[CodexUsageRecorded]:
     """Store Codex usage entries as `UsageRecord`s of the host (user = owner or FQDN).
 
@@ -302,6 +306,20 @@ def codex_usage_record(
                     "output": entry.output,
                     "reasoning": entry.reasoning,
                     "recorded": recorded,
+                },
+            )
+        if rejected:
+            audit_record(
+                action="token.usage_rejected",
+                actor=f"host:{host.fqdn}",
+                ip=ip,
+                meta={
+                    "host_id": host.pk,
+                    "fqdn": host.fqdn,
+                    "count": len(rejected),
+                    "first": [
+                        {"index": item["index"], "error": item["error"]} for item in rejected[:20]
+                    ],
                 },
             )
     return results

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ApplicationError
+from core.validation import text_problem
 from hosts.delivery.usage_line import clean_line, parse_usage_line
 
 # Codex's summary line names no model. The label is explicit about that rather than guessing a
@@ -54,7 +55,7 @@ def _client_id(value: Any) -> tuple[str | None, str | None]:
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None, "Must be a string or an integer."
     text = str(value).strip()
-    if not text or len(text) > CLIENT_ID_MAX or not text.isprintable():
+    if not text or len(text) > CLIENT_ID_MAX or not text.isprintable() or text_problem(text):
         return None, f"Must be 1-{CLIENT_ID_MAX} printable characters."
     return text, None
 
@@ -80,6 +81,8 @@ def _entry(raw: Any) -> tuple[CodexUsage | None, dict[str, str]]:
         line = clean_line(line) or None
         if line is not None and len(line) > LINE_MAX:
             errors["line"] = f"Must be at most {LINE_MAX} characters."
+        elif line is not None and (problem := text_problem(line)):
+            errors["line"] = problem
 
     model = raw.get("model")
     if model is not None and not isinstance(model, str):
@@ -87,6 +90,8 @@ def _entry(raw: Any) -> tuple[CodexUsage | None, dict[str, str]]:
     model = (model or "").strip() if isinstance(model, str) else ""
     if len(model) > MODEL_MAX:
         errors["model"] = f"Must be at most {MODEL_MAX} characters."
+    elif problem := text_problem(model):
+        errors["model"] = problem
     if errors:
         return None, errors
 
@@ -97,7 +102,10 @@ def _entry(raw: Any) -> tuple[CodexUsage | None, dict[str, str]]:
             return None, {"line": "No token counts found in the line."}
         for name in NUMBER_FIELDS:
             if numbers[name] is None:
-                numbers[name] = getattr(parsed, name)
+                from_line = getattr(parsed, name)
+                if from_line is not None and from_line > COUNT_MAX:
+                    return None, {"line": f"{name} is over {COUNT_MAX}."}
+                numbers[name] = from_line
     elif not has_number:
         return None, {"": "A usage entry needs at least one token count or a line."}
 
@@ -126,33 +134,45 @@ def _entry(raw: Any) -> tuple[CodexUsage | None, dict[str, str]]:
     )
 
 
-def usage_entries_parse(body: Any, *, max_entries: int) -> list[CodexUsage]:
-    """Every entry of the body, or a 422 naming each problem (`usages.<i>.<field>`)."""
+@dataclass(frozen=True)
+class ParsedUsage:
+    entries: list[CodexUsage]
+    # Refused entries of a `usages` batch: {"index", "error", "errors": {field: message}}.
+    rejected: list[dict]
+
+
+def usage_entries_parse(body: Any, *, max_entries: int) -> ParsedUsage:
+    """The valid entries of the body, and the refused ones of a batch.
+
+    A single entry (the body itself) that is invalid is a 422 naming each problem. In a
+    `usages` batch a bad entry is refused alone and listed; the others are stored."""
     if not isinstance(body, dict):
         raise ApplicationError("Body must be a JSON object.", status_code=422)
-    if "usages" in body:
-        raw_entries = body["usages"]
-        if not isinstance(raw_entries, list):
-            raise ApplicationError(
-                "Validation failed.", status_code=422, fields={"usages": "Must be an array."}
-            )
-        prefix = "usages."
-    else:
-        raw_entries, prefix = [body], ""
+    if "usages" not in body:
+        entry, problems = _entry(body)
+        if entry is None:
+            fields = {field or "non_field_errors": problem for field, problem in problems.items()}
+            raise ApplicationError("Validation failed.", status_code=422, fields=fields)
+        return ParsedUsage(entries=[entry], rejected=[])
+    raw_entries = body["usages"]
+    if not isinstance(raw_entries, list):
+        raise ApplicationError(
+            "Validation failed.", status_code=422, fields={"usages": "Must be an array."}
+        )
     if len(raw_entries) > max_entries:
         raise ApplicationError(
             f"Too many usage entries (at most {max_entries} per request).", status_code=413
         )
     entries: list[CodexUsage] = []
-    errors: dict[str, str] = {}
+    rejected: list[dict] = []
     for index, raw in enumerate(raw_entries):
         entry, problems = _entry(raw)
-        at = f"{prefix}{index}" if prefix else ""
-        for field, problem in problems.items():
-            key = ".".join(part for part in (at, field) if part) or "non_field_errors"
-            errors[key] = problem
         if entry is not None:
             entries.append(entry)
-    if errors:
-        raise ApplicationError("Validation failed.", status_code=422, fields=errors)
-    return entries
+            continue
+        errors = {
+            f"usages.{index}.{field}" if field else f"usages.{index}": [problem]
+            for field, problem in problems.items()
+        }
+        rejected.append({"index": index, "error": "; ".join(problems.values()), "errors": errors})
+    return ParsedUsage(entries=entries, rejected=rejected)

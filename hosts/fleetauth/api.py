@@ -115,7 +115,8 @@ class AuthApi(FleetHostView):
                     auth=auth,
                     last_refresh=last_refresh,
                     ip=client_ip(request),
-                    **versions_reported,
+                    client_version=versions_reported["client_version"],
+                    wrapper_version=versions_reported["wrapper_version"],
                 )
             else:
                 raise _invalid("command", 'Must be "retrieve" or "store".')

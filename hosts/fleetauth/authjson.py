@@ -6,6 +6,8 @@ client must fix; the views turn it into a 422 in the fleet dialect.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import calendar
 import json
 import re
@@ -14,11 +16,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.hashing import sha256_hex
+from core.validation import DATE_MAX, DATE_MIN, json_problem
 
 NS_PER_SECOND = 1_000_000_000
 # 2000-01-01T00:00:00Z: nothing Codex wrote can be older; earlier values are clock or parse bugs.
 EARLIEST_NS = calendar.timegm((2000, 1, 1, 0, 0, 0)) * NS_PER_SECOND
+# What a host reports it holds (retrieve) may run a little ahead of our clock; what it offers
+# as the fleet's login (store, upload) may not: a login dated ahead would outrank every genuine
+# refresh until that moment.
 FUTURE_SLACK_NS = 5 * 60 * NS_PER_SECOND
+STORE_FUTURE_SLACK_NS = 0
+# Where OpenAI's JWTs carry the ChatGPT account.
+JWT_AUTH_CLAIM = "https://api.openai.com/auth"
+JWT_ACCOUNT_KEY = "chatgpt_account_id"
 
 # RFC 3339 `date-time` (section 5.6): `T` and `Z` may be lower case; at most nanoseconds, which is
 # what Codex writes and what an integer epoch-nanosecond comparison can hold.
@@ -71,7 +81,13 @@ class Rfc3339:
     ns: int  # epoch nanoseconds
 
 
-def parse_rfc3339(value: Any, *, field: str = "last_refresh", now_ns: int | None = None) -> Rfc3339:
+def parse_rfc3339(
+    value: Any,
+    *,
+    field: str = "last_refresh",
+    now_ns: int | None = None,
+    future_slack_ns: int = FUTURE_SLACK_NS,
+) -> Rfc3339:
     """Parse an RFC 3339 timestamp to integer epoch nanoseconds, within the accepted range."""
     if not isinstance(value, str) or not value:
         raise AuthJsonError(field, "Must be an RFC 3339 timestamp string.")
@@ -82,6 +98,8 @@ def parse_rfc3339(value: Any, *, field: str = "last_refresh", now_ns: int | None
         )
     parts = {name: int(match.group(name)) for name in ("year", "month", "day", "hour", "minute")}
     second = int(match.group("second"))
+    if not DATE_MIN.year <= parts["year"] < DATE_MAX.year:
+        raise AuthJsonError(field, "Must be a time between 2000-01-01 and 2100-01-01.")
     if not (
         1 <= parts["month"] <= 12
         and 1 <= parts["day"] <= calendar.monthrange(parts["year"], parts["month"])[1]
@@ -106,7 +124,9 @@ def parse_rfc3339(value: Any, *, field: str = "last_refresh", now_ns: int | None
     if ns < EARLIEST_NS:
         raise AuthJsonError(field, "Must not be earlier than 2000-01-01T00:00:00Z.")
     now_ns = time.time_ns() if now_ns is None else now_ns
-    if ns > now_ns + FUTURE_SLACK_NS:
+    if ns > now_ns + future_slack_ns:
+        if future_slack_ns == 0:
+            raise AuthJsonError(field, "Must not be later than the server's clock.")
         raise AuthJsonError(field, "Must not be more than 5 minutes in the future.")
     return Rfc3339(text=value, ns=ns)
 
@@ -159,7 +179,16 @@ def normalise_auth(auth: Any, *, now_ns: int | None = None) -> tuple[dict[str, A
     """
     if not isinstance(auth, dict):
         raise AuthJsonError("auth", "Must be a JSON object (the contents of auth.json).")
-    last_refresh = parse_rfc3339(auth.get("last_refresh"), field="auth.last_refresh", now_ns=now_ns)
+    problem = json_problem(auth)
+    if problem is not None:
+        path, message = problem
+        raise AuthJsonError(f"auth.{path}" if path else "auth", message)
+    last_refresh = parse_rfc3339(
+        auth.get("last_refresh"),
+        field="auth.last_refresh",
+        now_ns=now_ns,
+        future_slack_ns=STORE_FUTURE_SLACK_NS,
+    )
 
     tokens = auth.get("tokens")
     if tokens is not None and not isinstance(tokens, dict):
@@ -191,7 +220,78 @@ def normalise_auth(auth: Any, *, now_ns: int | None = None) -> tuple[dict[str, A
             if not isinstance(entry, dict):
                 raise AuthJsonError(field, "Must be an object with a token.")
             _check_token(entry.get("token"), f"{field}.token")
+    chatgpt_account_id(result)  # a login whose tokens disagree about the account is refused
     return result, last_refresh
+
+
+def _jwt_claims(token: Any) -> dict[str, Any] | None:
+    """The payload of a JWT, unverified (we only compare it with the login we already hold)."""
+    if not isinstance(token, str) or token.count(".") != 2:
+        return None
+    payload = token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def chatgpt_account_id(auth: dict[str, Any]) -> str | None:
+    """The ChatGPT account of a login: the `chatgpt_account_id` claim of its id and access
+    tokens (they must agree), else `tokens.account_id`; None for an API-key-only login."""
+    tokens = auth.get("tokens") if isinstance(auth, dict) else None
+    if not isinstance(tokens, dict):
+        return None
+    found: dict[str, str] = {}
+    for name in ("id_token", "access_token"):
+        claims = _jwt_claims(tokens.get(name))
+        section = claims.get(JWT_AUTH_CLAIM) if claims else None
+        account = section.get(JWT_ACCOUNT_KEY) if isinstance(section, dict) else None
+        if isinstance(account, str) and account:
+            found[name] = account
+    plain = tokens.get("account_id")
+    if isinstance(plain, str) and plain:
+        found["account_id"] = plain
+    if len(set(found.values())) > 1:
+        raise AuthJsonError(
+            "auth.tokens", "The tokens name different ChatGPT accounts: " + ", ".join(sorted(found))
+        )
+    return next(iter(found.values()), None)
+
+
+@dataclass(frozen=True)
+class StoreRefusal:
+    field: str
+    message: str
+    reason: str  # for the audit log: account_changed | api_key_changed
+
+
+def store_refusal(
+    *, current: dict[str, Any] | None, offered: dict[str, Any]
+) -> StoreRefusal | None:
+    """Why a host may not make `offered` the fleet's login while `current` is it, or None.
+
+    The shared login only moves forward as the same login: the same ChatGPT account, and the
+    same `OPENAI_API_KEY` (none may be added, changed or dropped). Switching accounts is an
+    admin upload (it passes allow_account_switch to the service instead)."""
+    if current is None:
+        return None
+    if chatgpt_account_id(offered) != chatgpt_account_id(current):
+        return StoreRefusal(
+            field="auth.tokens",
+            message=(
+                "This login belongs to another ChatGPT account than the fleet's; "
+                "switching accounts is an admin upload."
+            ),
+            reason="account_changed",
+        )
+    if offered.get("OPENAI_API_KEY") != current.get("OPENAI_API_KEY"):
+        return StoreRefusal(
+            field="auth.OPENAI_API_KEY",
+            message="Must be the fleet login's OPENAI_API_KEY; hosts cannot add or change it.",
+            reason="api_key_changed",
+        )
+    return None
 
 
 def auth_tokens(auth: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from accounts.services import audit_record
 from core.crypto import encrypt_text
+from core.errors import ApplicationError
 from core.hashing import sha256_hex
+from core.validation import text_problem
 from hosts.fleetauth import selectors
-from hosts.fleetauth.authjson import Rfc3339, auth_text
+from hosts.fleetauth.authjson import Rfc3339, auth_text, store_refusal
 from hosts.models import CanonicalAuth, FleetSetting, Host, HostAuthDigest, HostAuthState
 from hosts.selectors import API_DISABLED, CanonicalMeta, fleet_state_changed
 
@@ -49,7 +51,9 @@ def _host_actor(host: Host) -> str:
 
 
 def _clean_version(value: object) -> str | None:
-    if not isinstance(value, str):
+    """A reported version to record, or None. Versions are reports riding along an auth
+    exchange: one that cannot be stored (NUL, a lone surrogate) is dropped, never the exchange."""
+    if not isinstance(value, str) or text_problem(value):
         return None
     return value.strip()[:VERSION_MAX]
 
@@ -241,58 +245,108 @@ def auth_store(
     ip: str | None = None,
     client_version: object = None,
     wrapper_version: object = None,
+    source: str = "host",
+    allow_login_change: bool = False,
 ) -> AuthOutcome:
-    """Offer a host's `auth.json` (already normalised) as the canonical login.
+    """Offer a host's `auth.json` (already normalised by `normalise_auth`) as the canonical login.
 
     no canonical or newer → updated (it becomes current), with the canonical auth as stored;
-    older → outdated, with the canonical auth; same `last_refresh` → unchanged.
+    older → outdated, with the canonical auth; same `last_refresh` → unchanged (a different
+    digest at the same moment is recorded as an `auth.conflict`). The login only moves forward
+    as the same login: another ChatGPT account or another OPENAI_API_KEY is refused with 409 and
+    audited, unless `allow_login_change` (an admin upload, which is how the fleet switches
+    accounts).
     """
     digest = sha256_hex(auth_text(auth))
     with transaction.atomic():
         _canonical_lock()
         canonical = selectors.canonical_current()
         previous_digest = canonical.digest if canonical else None
-        returned = None
-        if canonical is None or last_refresh.ns > canonical.last_refresh_ns:
-            status = UPDATED
-            canonical = canonical_auth_install(
-                auth=auth, last_refresh=last_refresh, source="host", source_host=host
-            )
-            returned = auth
-            held = (last_refresh.text, last_refresh.ns, digest)
-        elif last_refresh.ns < canonical.last_refresh_ns:
-            status = OUTDATED
-            returned = selectors.canonical_auth_object(canonical)
-            held = (canonical.last_refresh, canonical.last_refresh_ns, canonical.digest)
-        else:
-            status = UNCHANGED
-            held = (last_refresh.text, last_refresh.ns, digest)
-        _host_state_record(
-            host=host,
-            last_refresh=held[0],
-            last_refresh_ns=held[1],
-            digest=held[2],
-            status=status,
-        )
-        _host_versions_record(
-            host=host, client_version=client_version, wrapper_version=wrapper_version
-        )
-        if status != UNCHANGED:
-            # Digests and timestamps only: the audit log never holds a token.
+        refusal = None
+        if canonical is not None and not allow_login_change:
+            current = selectors.canonical_auth_object(canonical)
+            refusal = store_refusal(current=current, offered=auth)
+        if refusal is not None:
+            # Committed with nothing else: the refusal is raised once the audit row is stored.
             audit_record(
-                action="auth.store",
+                action="auth.store_refused",
                 actor=_host_actor(host),
                 ip=ip,
                 meta={
                     "host_id": host.pk,
                     "fqdn": host.fqdn,
-                    "status": status,
+                    "reason": refusal.reason,
                     "digest": digest,
                     "last_refresh": last_refresh.text,
-                    "previous_digest": previous_digest,
-                    "canonical_digest": canonical.digest,
+                    "canonical_digest": previous_digest,
                 },
             )
+        else:
+            outcome = _auth_store_apply(
+                host=host,
+                auth=auth,
+                digest=digest,
+                last_refresh=last_refresh,
+                canonical=canonical,
+                ip=ip,
+                source=source,
+                client_version=client_version,
+                wrapper_version=wrapper_version,
+            )
+    if refusal is not None:
+        raise ApplicationError(
+            refusal.message, status_code=409, fields={refusal.field: refusal.message}
+        )
+    return outcome
+
+
+def _auth_store_apply(
+    *,
+    host: Host,
+    auth: dict[str, Any],
+    digest: str,
+    last_refresh: Rfc3339,
+    canonical: CanonicalAuth | None,
+    ip: str | None,
+    source: str,
+    client_version: object,
+    wrapper_version: object,
+) -> AuthOutcome:
+    previous_digest = canonical.digest if canonical else None
+    returned = None
+    if canonical is None or last_refresh.ns > canonical.last_refresh_ns:
+        status = UPDATED
+        canonical = canonical_auth_install(
+            auth=auth, last_refresh=last_refresh, source=source, source_host=host
+        )
+        returned = auth
+        held = (last_refresh.text, last_refresh.ns, digest)
+    elif last_refresh.ns < canonical.last_refresh_ns:
+        status = OUTDATED
+        returned = selectors.canonical_auth_object(canonical)
+        held = (canonical.last_refresh, canonical.last_refresh_ns, canonical.digest)
+    else:
+        status = UNCHANGED
+        held = (last_refresh.text, last_refresh.ns, digest)
+    _host_state_record(
+        host=host, last_refresh=held[0], last_refresh_ns=held[1], digest=held[2], status=status
+    )
+    _host_versions_record(host=host, client_version=client_version, wrapper_version=wrapper_version)
+    # Digests and timestamps only: the audit log never holds a token.
+    meta = {
+        "host_id": host.pk,
+        "fqdn": host.fqdn,
+        "status": status,
+        "digest": digest,
+        "last_refresh": last_refresh.text,
+        "previous_digest": previous_digest,
+        "canonical_digest": canonical.digest,
+    }
+    if status != UNCHANGED:
+        audit_record(action="auth.store", actor=_host_actor(host), ip=ip, meta=meta)
+    elif digest != canonical.digest:
+        # Two different logins claim the same moment: the first one stays, and an admin sees it.
+        audit_record(action="auth.conflict", actor=_host_actor(host), ip=ip, meta=meta)
     return AuthOutcome(status=status, canonical=canonical, auth=returned)
 
 

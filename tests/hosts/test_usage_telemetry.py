@@ -160,12 +160,15 @@ def test_it_refuses_a_bad_single_entry(host_client, entry, field):
     assert not UsageRecord.objects.exists()
 
 
-def test_it_refuses_the_whole_batch_and_names_the_bad_entry(host_client):
+def test_it_refuses_a_bad_entry_of_a_batch_alone_and_names_it(host_client):
     response = _post(host_client, {"usages": [{"input": 1}, {}, {"output": -3}]})
-    assert response.status_code == 422
-    errors = response.json()["errors"]
-    assert set(errors) == {"usages.1", "usages.2.output"}
-    assert not UsageRecord.objects.exists()
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["recorded"] == 1 and len(data["usages"]) == 1
+    assert [item["index"] for item in data["rejected"]] == [1, 2]
+    assert set(data["rejected"][0]["errors"]) == {"usages.1"}
+    assert set(data["rejected"][1]["errors"]) == {"usages.2.output"}
+    assert UsageRecord.objects.count() == 1
     assert _post(host_client, {"usages": "nope"}).status_code == 422
     assert _post(host_client, [{"input": 1}]).status_code == 422
 
@@ -179,7 +182,7 @@ def test_it_refuses_oversized_batches(host_client, settings):
 
 def test_it_accepts_an_empty_batch(host_client, host):
     data = _post(host_client, {"usages": []}).json()["data"]
-    assert data == {"host_id": host.pk, "recorded": 0, "usages": []}
+    assert data == {"host_id": host.pk, "recorded": 0, "usages": [], "rejected": []}
 
 
 def test_it_needs_a_host_key_and_an_enabled_api(host_client, alice_ingest_token, client_for):

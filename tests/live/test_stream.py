@@ -191,7 +191,10 @@ def test_it_pins_no_database_connection_per_stream(start_server, live_env, conn_
     database = urlsplit(live_env["DATABASE_URL"]).path.lstrip("/")
     admin = issue_token(live_env, user="root", scope="admin")
     embed = issue_token(live_env, user="board", scope="embed")
-    server = start_server(DB_CONN_MAX_AGE=conn_max_age)
+    # 24 streams of one token from one address: more than the per-client defaults allow.
+    server = start_server(
+        DB_CONN_MAX_AGE=conn_max_age, STREAMS_PER_IP="100", STREAMS_PER_TOKEN="100"
+    )
     origin = f"https://pins-{uuid.uuid4().hex[:8]}.example.com"
     server.json(
         "POST",

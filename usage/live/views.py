@@ -11,6 +11,7 @@ from accounts.permissions import UsageReadAccess
 from core.negotiation import JsonErrorNegotiation
 from embed.access import EmbedTokenUsageRule
 from usage.live.hub import totals_stream
+from usage.live.slots import SlotStreamingResponse, stream_admit
 
 
 def release_db_connections() -> None:
@@ -23,9 +24,11 @@ def release_db_connections() -> None:
             connection.close()
 
 
-def stream_response() -> StreamingHttpResponse:
+def stream_response(request) -> StreamingHttpResponse:
+    """The totals stream for an authorised request, within the client's stream slots."""
+    slots = stream_admit(request)
     release_db_connections()
-    response = StreamingHttpResponse(totals_stream(), content_type="text/event-stream")
+    response = SlotStreamingResponse(totals_stream(), content_type="text/event-stream", slots=slots)
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each frame on at once
     return response
@@ -41,4 +44,4 @@ class UsageStreamApi(APIView):
     content_negotiation_class = JsonErrorNegotiation
 
     def get(self, request):
-        return stream_response()
+        return stream_response(request)
