@@ -22,20 +22,35 @@ def _locked_host(host_id: int) -> Host:
     return host
 
 
-def host_roaming_set(*, host_id: int, allow: bool, actor: str, ip: str | None = None) -> Host:
-    """Allow (or stop) the host's key from new IPs; it rebinds to each new IP while allowed."""
+def _host_field_set(
+    *, host_id: int, field: str, value: object, action: str, key: str, actor: str, ip: str | None
+) -> Host:
+    """Set one operator-owned field of a host, audited (`key`: the value, and the previous one)."""
     with transaction.atomic():
         host = _locked_host(host_id)
-        previous = host.allow_roaming_ips
-        host.allow_roaming_ips = allow
-        host.save(update_fields=["allow_roaming_ips", "updated_at"])
+        previous = getattr(host, field)
+        setattr(host, field, value)
+        host.save(update_fields=[field, "updated_at"])
         audit_record(
-            action="host.roaming",
+            action=action,
             actor=actor,
             ip=ip,
-            meta={"host_id": host.pk, "fqdn": host.fqdn, "allow": allow, "previous": previous},
+            meta={"host_id": host.pk, "fqdn": host.fqdn, key: value, "previous": previous},
         )
     return host
+
+
+def host_roaming_set(*, host_id: int, allow: bool, actor: str, ip: str | None = None) -> Host:
+    """Allow (or stop) the host's key from new IPs; it rebinds to each new IP while allowed."""
+    return _host_field_set(
+        host_id=host_id,
+        field="allow_roaming_ips",
+        value=allow,
+        action="host.roaming",
+        key="allow",
+        actor=actor,
+        ip=ip,
+    )
 
 
 def host_status_set(*, host_id: int, status: str, actor: str, ip: str | None = None) -> Host:
@@ -46,18 +61,15 @@ def host_status_set(*, host_id: int, status: str, actor: str, ip: str | None = N
             status_code=422,
             fields={"status": f"Must be one of {', '.join(HostStatus.values)}."},
         )
-    with transaction.atomic():
-        host = _locked_host(host_id)
-        previous = host.status
-        host.status = status
-        host.save(update_fields=["status", "updated_at"])
-        audit_record(
-            action="host.status",
-            actor=actor,
-            ip=ip,
-            meta={"host_id": host.pk, "fqdn": host.fqdn, "status": status, "previous": previous},
-        )
-    return host
+    return _host_field_set(
+        host_id=host_id,
+        field="status",
+        value=status,
+        action="host.status",
+        key="status",
+        actor=actor,
+        ip=ip,
+    )
 
 
 def host_auth_clear(*, host_id: int, actor: str, ip: str | None = None) -> Host:
