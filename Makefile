@@ -24,6 +24,9 @@ migrate: install
 # The runner (periodic work) starts beside the server in the same process group: Ctrl-C or a
 # signal to the group stops both, and it exits by itself once the server (its parent after the
 # `exec`) is gone.
+# The URL hosts reach this server by (installer links, baked cdx wrappers): from BIND unless
+# PUBLIC_BASE_URL is set (config/bootstrap.py public_url_for_bind).
+run: export PUBLIC_BASE_URL ?= $(shell test -x $(PY) && $(PY) -m config.bootstrap --public-url '$(BIND)')
 run: install
 	@$(PY) -m config.bootstrap
 	$(PY) manage.py migrate --noinput

@@ -7,6 +7,10 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if os.environ["DJANGO_SETTINGS_MODULE"] == "config.settings":
+        from config.bootstrap import settings_or_exit
+
+        settings_or_exit()  # a missing secret in production is one line, not a traceback
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

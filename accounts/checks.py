@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +12,8 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.http.request import validate_host
+
+from core.client_ip import parse_trusted_entry
 
 # RFC 9110 token characters, minus "_" (nginx and others drop headers with underscores).
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^`|~-]+")
@@ -25,25 +26,24 @@ def check_trusted_proxies(
 ) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for entry in settings.TRUSTED_PROXIES:
-        try:
-            network = ipaddress.ip_network(entry.strip(), strict=False)
-        except ValueError:
+        parsed = parse_trusted_entry(entry)
+        if parsed is None:
             errors.append(
                 Error(
-                    f"TRUSTED_PROXIES entry {entry!r} is not an IP address or CIDR.",
-                    hint="Use comma-separated CIDRs such as 127.0.0.1/32,10.0.0.0/8.",
+                    f"TRUSTED_PROXIES entry {entry!r} is not an IP address, a CIDR or `unix`.",
+                    hint="Use `unix` for a proxy on the server's Unix socket, or CIDRs such as "
+                    "10.0.0.5/32 for a proxy on another machine.",
                     id="accounts.E001",
                 )
             )
-        else:
-            if network.prefixlen == 0:
-                errors.append(
-                    Warning(
-                        f"TRUSTED_PROXIES entry {entry!r} trusts every address, so any client "
-                        "can forge X-Forwarded-For.",
-                        id="accounts.W001",
-                    )
+        elif not isinstance(parsed, str) and parsed.prefixlen == 0:
+            errors.append(
+                Warning(
+                    f"TRUSTED_PROXIES entry {entry!r} trusts every address, so any client "
+                    "can forge X-Forwarded-For.",
+                    id="accounts.W001",
                 )
+            )
     return errors
 
 
@@ -241,3 +241,37 @@ def check_dashboard_admin_key(
             )
         ]
     return []
+
+
+@register(Tags.security)
+def check_public_base_url_set(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    if settings.DEBUG or settings.PUBLIC_BASE_URL_SET:
+        return []
+    return [
+        Warning(
+            f"PUBLIC_BASE_URL is not set, so installer links and baked cdx wrappers point at "
+            f"{settings.PUBLIC_BASE_URL}.",
+            hint="Set PUBLIC_BASE_URL to the https:// URL hosts reach this server by "
+            "(`make run` derives it from BIND).",
+            id="accounts.W006",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_ssl_redirect_needs_a_proxy(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    if not settings.SECURE_SSL_REDIRECT or settings.TRUSTED_PROXIES:
+        return []
+    return [
+        Warning(
+            "SECURE_SSL_REDIRECT is on but TRUSTED_PROXIES is empty: no X-Forwarded-Proto is "
+            "believed, so every request behind a TLS proxy looks like http and is redirected "
+            "again and again.",
+            hint="Set TRUSTED_PROXIES=unix (the proxy on the Unix socket) or the proxy's CIDR.",
+            id="accounts.W007",
+        )
+    ]

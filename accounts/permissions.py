@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 
-from core.client_ip import from_trusted_proxy
+from core.client_ip import mtls_verified
 from core.principals import Principal
 
 if TYPE_CHECKING:  # DRF loads these modules while rest_framework.views is importing
@@ -66,22 +66,9 @@ class UsageReadAccess(CanRead):
         return super().has_permission(request, view)
 
 
-# Values a proxy writes when there was no verified client certificate. nginx's
-# `$ssl_client_verify` is "NONE" or "FAILED:<reason>" then, and a header that is merely present
-# must not open the admin API.
-_MTLS_NEGATIVE = frozenset({"", "0", "false", "no", "off", "none", "null", "-"})
-
-
-def mtls_header_present(request: HttpRequest | Request) -> bool:
-    """The mTLS header names a verified client certificate (the peer is not checked here)."""
-    header = "HTTP_" + settings.ADMIN_MTLS_HEADER.upper().replace("-", "_")
-    value = request.META.get(header, "").strip().lower()
-    return value not in _MTLS_NEGATIVE and not value.startswith("failed")
-
-
 def mtls_admin_allowed(request: HttpRequest | Request) -> bool:
     """The mTLS header from a trusted proxy, plus DASHBOARD_ADMIN_KEY when one is set."""
-    if not mtls_header_present(request) or not from_trusted_proxy(request):
+    if not mtls_verified(request):
         return False
     expected = settings.DASHBOARD_ADMIN_KEY
     if not expected:

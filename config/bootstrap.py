@@ -9,12 +9,16 @@ file is written for it. This module must not import Django settings: it runs bef
 
 from __future__ import annotations
 
+import argparse
 import base64
+import importlib
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 from config.env import env
 
@@ -75,7 +79,70 @@ def provided_by_environment(name: str) -> bool:
     return bool(os.environ.get(name) or os.environ.get(f"{name}_FILE"))
 
 
-def main() -> int:
+def print_new_secrets() -> None:
+    """`--print`: a fresh value for each secret as `NAME=value` lines (an env file's format), for
+    an operator to put into /etc/tokenfleet/env or a secrets store. Writes nothing."""
+    for name, generate in GENERATORS.items():
+        print(f"{name}={generate()}")
+
+
+def public_url_for_bind(bind: str) -> str:
+    """`make run`'s PUBLIC_BASE_URL when none is set: the http URL of a gunicorn BIND (HOST,
+    HOST:PORT, [IPv6]:PORT). A wildcard address means this machine's name; a Unix socket or an
+    inherited descriptor has no URL of its own, so "" (settings then warn, accounts.W006)."""
+    bind = bind.strip()
+    if not bind or bind.startswith(("unix:", "fd://")):
+        return ""
+    if bind.startswith("["):
+        host, _, rest = bind[1:].partition("]")
+        port = rest.removeprefix(":") or "8000"
+    elif bind.count(":") == 1:
+        host, port = bind.split(":")
+    else:
+        host, port = bind, "8000"
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 (recognised, not bound)
+        host = socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def settings_or_exit() -> ModuleType:
+    """Imports config.settings; a configuration mistake (a missing secret with DEBUG off, a value
+    that does not parse) is one line on stderr and exit status 2, not a traceback."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        return importlib.import_module("config.settings")
+    except ImproperlyConfigured as exc:
+        print(f"tokenfleet: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m config.bootstrap",
+        description="Without options: keep SECRET_KEY and FIELD_ENCRYPTION_KEY in DATA_DIR "
+        "(generated once) unless the environment provides them.",
+    )
+    parser.add_argument(
+        "--print",
+        action="store_true",
+        dest="print_secrets",
+        help="print a fresh SECRET_KEY and FIELD_ENCRYPTION_KEY (NAME=value) and write nothing",
+    )
+    parser.add_argument(
+        "--public-url",
+        metavar="BIND",
+        help="print the PUBLIC_BASE_URL that `make run` uses for this gunicorn --bind",
+    )
+    options = parser.parse_args(argv)
+    if options.print_secrets:
+        print_new_secrets()
+        return 0
+    if options.public_url is not None:
+        print(public_url_for_bind(options.public_url))
+        return 0
     folder = data_dir()
     for name in GENERATORS:
         if provided_by_environment(name):

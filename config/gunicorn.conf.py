@@ -6,7 +6,6 @@ settings, so the server and the app agree on whom to trust.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 from pathlib import Path
@@ -15,7 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # gunicorn runs this file by path, before the app is imported
 
-from config import settings  # noqa: E402
+from config.bootstrap import settings_or_exit  # noqa: E402
+
+settings = settings_or_exit()  # a configuration mistake is one line, not a traceback
 from core.logfilters import RedactSecretsFilter  # noqa: E402
 
 wsgi_app = "config.asgi:application"
@@ -28,19 +29,12 @@ graceful_timeout = 5
 control_socket_disable = True
 
 
-def _networks(entries: list[str]) -> list[str]:
-    networks = []
-    for entry in entries:
-        try:
-            networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
-        except ValueError:
-            continue  # reported by the accounts.E001 system check; never trusted
-    return networks
-
-
-# uvicorn rewrites the client address and scheme from X-Forwarded-For/-Proto, but only for these
-# peers: exactly the proxies core.client_ip trusts (gunicorn's own default is loopback).
-forwarded_allow_ips = ",".join(_networks(settings.TRUSTED_PROXIES))
+# Forwarded headers have one owner, core.client_ip (TRUSTED_PROXIES). gunicorn would otherwise
+# set the scheme from X-Forwarded-Proto for loopback peers and for every Unix-socket peer, and
+# uvicorn would rewrite the client address (config/server.py turns uvicorn's handling off).
+forwarded_allow_ips = ""
+secure_scheme_headers: dict[str, str] = {}
+forwarder_headers = ""
 
 
 def on_starting(server) -> None:

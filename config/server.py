@@ -73,4 +73,12 @@ class HeaderTimeoutH11Protocol(H11Protocol):
 
 
 class TokenfleetUvicornWorker(UvicornWorker):
-    CONFIG_KWARGS = {"loop": "auto", "http": HeaderTimeoutH11Protocol}
+    # No proxy-header handling in uvicorn: core.client_ip alone reads X-Forwarded-For/-Proto,
+    # and only from TRUSTED_PROXIES (rewritten here, a proxy's mTLS header would look as if the
+    # client sent it, and the client's forged one as if the proxy did).
+    CONFIG_KWARGS = {
+        "loop": "auto",
+        "http": HeaderTimeoutH11Protocol,
+        "proxy_headers": False,
+        "forwarded_allow_ips": "",
+    }

@@ -24,6 +24,9 @@ DEBUG = env.bool("DEBUG", default=False)
 DATA_DIR = bootstrap.data_dir()
 
 
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+
+
 def _secret(name: str) -> str:
     """From the environment, else the file `make run` keeps in DATA_DIR; generated only in DEBUG."""
     value = env.str(name, default="").strip()
@@ -35,7 +38,8 @@ def _secret(name: str) -> str:
     if DEBUG:
         return bootstrap.ensure_secret(name, DATA_DIR)[0]
     raise ImproperlyConfigured(
-        f"{name} is required when DEBUG is off: set {name} or {name}_FILE, or start once with "
+        f"{name} is required when DEBUG is off: set {name} or {name}_FILE "
+        "(`python -m config.bootstrap --print` makes new values), or start once with "
         f"`make run`, which generates one into {bootstrap.secret_path(name, DATA_DIR)}."
     )
 
@@ -45,7 +49,12 @@ SECRET_KEY = _secret("SECRET_KEY")
 FIELD_ENCRYPTION_KEY = [key.strip() for key in _secret("FIELD_ENCRYPTION_KEY").split(",")]
 FIELD_ENCRYPTION_KEY = [key for key in FIELD_ENCRYPTION_KEY if key]
 
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The URL hosts and browsers reach this server by (installer links, baked cdx wrappers, CSRF
+# origin). `make run` derives it from BIND; production sets it (accounts.W006 warns otherwise).
+PUBLIC_BASE_URL_SET = bool(env.str("PUBLIC_BASE_URL", default="").strip())
+PUBLIC_BASE_URL = (
+    env.str("PUBLIC_BASE_URL", default="").strip() or DEFAULT_PUBLIC_BASE_URL
+).rstrip("/")
 try:
     _public_host = urlsplit(PUBLIC_BASE_URL).hostname or ""
 except ValueError:  # malformed; the accounts.E004 check reports it
@@ -79,6 +88,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Forwarded headers from anyone but a trusted proxy are dropped before anything reads them.
+    "core.middleware.ForwardedHeadersMiddleware",
     # django-prometheus request metrics: first and last, to time the whole stack.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.middleware.RequestIdMiddleware",
@@ -193,7 +204,10 @@ if REDIS_URL:
     }
 
 # --- Access and identity.
-TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"])
+# Peers whose X-Forwarded-For/-Proto, mTLS header and X-Request-Id are believed (core.client_ip):
+# CIDRs, and `unix` for the proxy on the server's Unix socket. Nothing by default: on a shared
+# machine loopback is every local user.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 ADMIN_MTLS_HEADER = env.str("ADMIN_MTLS_HEADER", default="X-mTLS-Present")
 DASHBOARD_ADMIN_KEY = env.str("DASHBOARD_ADMIN_KEY", default="")
 DASHBOARD_REQUIRE_MTLS = env.bool("DASHBOARD_REQUIRE_MTLS", default=False)
@@ -254,6 +268,17 @@ _HTTPS = PUBLIC_BASE_URL.startswith("https://")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_HTTPS)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_HTTPS)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Behind the TLS proxy (deploy/): the scheme comes from its X-Forwarded-Proto, believed only from a
+# trusted proxy (core.middleware.ForwardedHeadersMiddleware drops it from anyone else).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# /health answers plain http on the socket too, for probes that bypass the proxy.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Check ids an operator has decided to accept (for example security.W021 without HSTS preload).
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 

@@ -1,4 +1,24 @@
-"""The client's address: REMOTE_ADDR, or what a trusted proxy says it forwarded for."""
+"""Who is calling: the one owner of the forwarded headers.
+
+A request's direct peer is either an IP address (TCP) or the Unix socket the server listens on.
+`TRUSTED_PROXIES` lists the peers whose forwarded headers are believed: CIDRs, and the keyword
+`unix` for the Unix socket (which only the proxy's group may open). Default: nothing.
+
+From a trusted peer, and only from one, this module believes
+- `X-Forwarded-For`: the client is the right-most entry that is not itself a trusted proxy;
+- `X-Forwarded-Proto`: Django's SECURE_PROXY_SSL_HEADER reads it (settings set that only when
+  some proxy is trusted);
+- the mTLS header (`ADMIN_MTLS_HEADER`): the proxy verified an admin's client certificate;
+- `X-Request-Id` (core.middleware.RequestIdMiddleware).
+`ForwardedHeadersMiddleware` (core.middleware) removes all of them from requests of any other
+peer before anything else reads them; the functions here check the peer again, so code that runs
+without the middleware (views under a request factory) is safe too.
+
+How servers report a Unix-socket peer (checked on this machine): gunicorn's own workers (sync,
+gthread) set REMOTE_ADDR to "" (the `accept()` address of an AF_UNIX socket); uvicorn sets the
+ASGI `client` to None, so Django leaves REMOTE_ADDR out; some servers write "unix:<path>". A TCP
+peer always has an address, so an empty or absent REMOTE_ADDR can only be the socket.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +30,27 @@ from django.http import HttpRequest
 from rest_framework.request import Request
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+AnyRequest = HttpRequest | Request
+
+UNIX = "unix"
+
+# Headers only a trusted proxy may set (META names). Everything a client could use to claim an
+# address, a scheme, a host, a verified certificate or a request id.
+_FORWARDED_META = (
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+    "HTTP_X_FORWARDED_SSL",
+    "HTTP_FORWARDED",
+    "HTTP_X_REAL_IP",
+    "HTTP_X_REQUEST_ID",
+)
+
+# Values a proxy writes when there was no verified client certificate. nginx's
+# `$ssl_client_verify` is "NONE" or "FAILED:<reason>" then, and a header that is merely present
+# must not open the admin API.
+_MTLS_NEGATIVE = frozenset({"", "0", "false", "no", "off", "none", "null", "-"})
 
 
 def normalise_ip(value: str) -> str | None:
@@ -28,24 +69,41 @@ def normalise_ip(value: str) -> str | None:
     return str(address)
 
 
+def parse_trusted_entry(entry: str) -> IPNetwork | str | None:
+    """`unix`, a network, or None when the entry is neither (accounts.E001 reports it)."""
+    entry = entry.strip()
+    if entry.lower() == UNIX:
+        return UNIX
+    try:
+        return ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return None
+
+
 @lru_cache(maxsize=8)
-def _networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
-    networks = []
+def _trust(entries: tuple[str, ...]) -> tuple[bool, tuple[IPNetwork, ...]]:
+    unix = False
+    networks: list[IPNetwork] = []
     for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError:
-            # Reported by the accounts.E001 check; an entry we cannot read is trusted by no one,
-            # rather than failing every request.
-            continue
-    return tuple(networks)
+        parsed = parse_trusted_entry(entry)
+        if parsed == UNIX:
+            unix = True
+        elif isinstance(parsed, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            networks.append(parsed)
+        # An entry we cannot read is trusted by no one, rather than failing every request.
+    return unix, tuple(networks)
 
 
 def trusted_networks() -> tuple[IPNetwork, ...]:
-    return _networks(tuple(settings.TRUSTED_PROXIES))
+    return _trust(tuple(settings.TRUSTED_PROXIES))[1]
+
+
+def unix_socket_trusted() -> bool:
+    return _trust(tuple(settings.TRUSTED_PROXIES))[0]
 
 
 def is_trusted_proxy(ip: str | None) -> bool:
+    """True when `ip` (an address, not the socket) is in a trusted network."""
     if not ip:
         return False
     try:
@@ -57,19 +115,31 @@ def is_trusted_proxy(ip: str | None) -> bool:
     return any(address in network for network in trusted_networks())
 
 
-def client_ip(request: HttpRequest | Request) -> str | None:
-    """REMOTE_ADDR unless it is a trusted proxy; then the right-most untrusted forwarded hop."""
+def peer_is_unix_socket(request: AnyRequest) -> bool:
+    remote = str(request.META.get("REMOTE_ADDR") or "").strip()
+    return remote == "" or remote.lower().startswith("unix:")
+
+
+def from_trusted_proxy(request: AnyRequest) -> bool:
+    """True when the direct peer is a trusted proxy (so its forwarded headers may be believed)."""
+    if peer_is_unix_socket(request):
+        return unix_socket_trusted()
+    return is_trusted_proxy(normalise_ip(request.META.get("REMOTE_ADDR", "")))
+
+
+def client_ip(request: AnyRequest) -> str | None:
+    """The peer's address unless it is a trusted proxy; then the right-most untrusted forwarded
+    hop. None when the peer is the Unix socket and no address was (believably) forwarded."""
     cached: str | None | bool = getattr(request, "_tokenfleet_client_ip", False)
     if cached is not False:
         return cached  # type: ignore[return-value]  # str or None once set
-    remote = normalise_ip(request.META.get("REMOTE_ADDR", ""))
-    ip = remote
-    if remote and is_trusted_proxy(remote):
+    ip = None if peer_is_unix_socket(request) else normalise_ip(request.META["REMOTE_ADDR"])
+    if from_trusted_proxy(request):
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         hops = [normalise_ip(part) for part in forwarded.split(",") if part.strip()]
         for hop in reversed(hops):
             if hop is None:
-                break  # garbage in the chain: stop trusting it and keep the proxy's address
+                break  # garbage in the chain: stop trusting it and keep the last good address
             ip = hop
             if not is_trusted_proxy(hop):
                 break
@@ -77,6 +147,22 @@ def client_ip(request: HttpRequest | Request) -> str | None:
     return ip
 
 
-def from_trusted_proxy(request: HttpRequest | Request) -> bool:
-    """True when the direct peer is a trusted proxy (so its headers may be believed)."""
-    return is_trusted_proxy(normalise_ip(request.META.get("REMOTE_ADDR", "")))
+def mtls_header_present(request: AnyRequest) -> bool:
+    """The mTLS header names a verified client certificate (the peer is not checked here)."""
+    header = "HTTP_" + settings.ADMIN_MTLS_HEADER.upper().replace("-", "_")
+    value = str(request.META.get(header, "")).strip().lower()
+    return value not in _MTLS_NEGATIVE and not value.startswith("failed")
+
+
+def mtls_verified(request: AnyRequest) -> bool:
+    """A trusted proxy says it verified the caller's client certificate."""
+    return mtls_header_present(request) and from_trusted_proxy(request)
+
+
+def drop_untrusted_forwarded_headers(request: HttpRequest) -> None:
+    """From any peer that is not a trusted proxy, the forwarded headers are as if never sent."""
+    if from_trusted_proxy(request):
+        return
+    mtls = "HTTP_" + settings.ADMIN_MTLS_HEADER.upper().replace("-", "_")
+    for key in (*_FORWARDED_META, mtls):
+        request.META.pop(key, None)

@@ -19,7 +19,7 @@ from django.core.exceptions import (
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
-from core.client_ip import from_trusted_proxy
+from core.client_ip import drop_untrusted_forwarded_headers, from_trusted_proxy
 from core.errors import FLEET, USAGE, dialect_for_path, error_body
 from core.validation import text_problem
 
@@ -41,6 +41,18 @@ class RequestIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _request_id.get()
         return True
+
+
+class ForwardedHeadersMiddleware:
+    """First in the stack: forwarded headers (X-Forwarded-*, the mTLS header, X-Request-Id)
+    from a peer that is not a trusted proxy are removed before anything reads them."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        drop_untrusted_forwarded_headers(request)
+        return self.get_response(request)
 
 
 class RequestIdMiddleware:

@@ -167,7 +167,7 @@ def test_it_has_secure_zero_setup_defaults(tmp_path):
     }
     assert loaded["CACHE"].endswith("LocMemCache") and loaded["EVENTSTREAM_REDIS"] is None
     assert loaded["ALLOWED_HOSTS"] == ["localhost", "127.0.0.1", "[::1]"]
-    assert loaded["TRUSTED_PROXIES"] == ["127.0.0.1/32", "::1/128"]
+    assert loaded["TRUSTED_PROXIES"] == []  # nothing trusted until the operator says so
     assert loaded["USAGE_API_PUBLIC"] is True
     assert (loaded["RATE_LIMIT_PER_MINUTE"], loaded["AUTH_FAIL_LIMIT"]) == (100, 30)
     assert loaded["AUTH_FAIL_WINDOW_SECONDS"] == 600

@@ -4,3 +4,5 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", "bW9ja2tleW1vY2trZXltb2Nra2V5bW9ja2tleW1vY2s=")
+# The zero-setup URL, said explicitly (with DEBUG off an unset one is warned about, accounts.W006).
+os.environ.setdefault("PUBLIC_BASE_URL", "http://127.0.0.1:8000")

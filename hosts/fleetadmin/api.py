@@ -10,10 +10,9 @@ from django.utils import timezone
 from rest_framework.request import Request
 
 from accounts import selectors as audit_selectors
-from accounts.permissions import mtls_header_present
 from accounts.serializers import audit_row
 from accounts.services import audit_record
-from core.client_ip import client_ip, from_trusted_proxy
+from core.client_ip import client_ip, from_trusted_proxy, mtls_header_present
 from core.errors import ApplicationError
 from core.params import page_params
 from core.time import iso

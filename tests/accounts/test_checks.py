@@ -54,6 +54,9 @@ def test_it_is_quiet_for_the_test_configuration():
             ["accounts.W004"],
         ),
         ({"DASHBOARD_ADMIN_KEY": "short"}, ["accounts.W005"]),
+        ({"TRUSTED_PROXIES": ["unix:/run/tokenfleet/gunicorn.sock"]}, ["accounts.E001"]),
+        ({"DEBUG": False, "PUBLIC_BASE_URL_SET": False}, ["accounts.W006"]),
+        ({"SECURE_SSL_REDIRECT": True, "TRUSTED_PROXIES": []}, ["accounts.W007"]),
     ],
 )
 def test_it_reports_each_operator_mistake_with_a_stable_id(settings, expected):
@@ -65,7 +68,10 @@ def test_it_reports_each_operator_mistake_with_a_stable_id(settings, expected):
     [
         {"TRUSTED_PROXIES": []},
         {"TRUSTED_PROXIES": ["10.0.0.1", "fd00::/8"]},
-        {"DASHBOARD_REQUIRE_MTLS": True},
+        {"DASHBOARD_REQUIRE_MTLS": True, "TRUSTED_PROXIES": ["unix"]},
+        {"TRUSTED_PROXIES": ["unix", "UNIX", "10.0.0.5/32"]},
+        {"DEBUG": True, "PUBLIC_BASE_URL_SET": False},
+        {"SECURE_SSL_REDIRECT": True, "TRUSTED_PROXIES": ["unix"]},
         {"REDIS_URL": "redis://127.0.0.1:6379/3"},
         {"REDIS_URL": "unix:///run/redis.sock"},
         {"DEBUG": True, "ALLOWED_HOSTS": ["*"]},

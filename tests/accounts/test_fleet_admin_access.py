@@ -9,9 +9,14 @@ from django.test import override_settings
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.probe_urls")]
 
 PATH = "/admin/probe/fleet-admin"
-PROXY = "127.0.0.1"  # in the default TRUSTED_PROXIES
+PROXY = "127.0.0.1"
 STRANGER = "203.0.113.9"
 ADMIN_KEY = "k3y-for-the-dashboard-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _proxy_on_loopback(settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1/32"]  # nothing is trusted by default
 
 
 def get(client_for, *, peer: str = PROXY, token: str | None = None, **headers):

@@ -94,6 +94,7 @@ def test_it_normalises_addresses(raw, expected):
 
 
 @pytest.mark.django_db
+@override_settings(TRUSTED_PROXIES=LOOPBACK)
 def test_it_audits_the_resolved_address_and_ignores_a_forged_header(client_for, admin_token):
     client = client_for(admin_token)
     client.post(

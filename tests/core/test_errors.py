@@ -112,6 +112,7 @@ def test_it_answers_500_as_json_with_the_request_id_it_logs(
     assert any(record.exc_info and "boom" in str(record.exc_info[1]) for record in logged)
 
 
+@override_settings(TRUSTED_PROXIES=["::1/128"])
 def test_it_keeps_a_request_id_from_a_trusted_proxy_only(client):
     trusted = client.get("/api/probe/boom", HTTP_X_REQUEST_ID="edge-4f2a9c1d", REMOTE_ADDR="::1")
     assert trusted.json()["requestId"] == "edge-4f2a9c1d"

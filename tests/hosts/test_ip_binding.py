@@ -71,8 +71,9 @@ def test_it_refuses_another_ip_once_bound_and_audits_the_refusal(host, from_ip):
     assert refusal.meta["bound_ip"] == "203.0.113.5"
 
 
-def test_it_binds_the_forwarded_client_behind_a_trusted_proxy(host, from_ip):
-    # 127.0.0.1 is a trusted proxy by default: the right-most untrusted hop is the client.
+def test_it_binds_the_forwarded_client_behind_a_trusted_proxy(host, from_ip, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1/32"]
+    # Behind a trusted proxy the right-most untrusted hop is the client.
     response = call(from_ip("127.0.0.1", "10.9.8.7, 198.51.100.20"))
 
     assert response.status_code == 200

@@ -74,6 +74,7 @@ def test_it_keeps_the_switch_from_non_admin_callers(client_for, read_token, host
 
 def test_it_lets_mtls_from_a_trusted_proxy_flip_the_switch(settings):
     settings.DASHBOARD_ADMIN_KEY = "operator-admin-key-0123456789"
+    settings.TRUSTED_PROXIES = ["127.0.0.1/32"]
     proxy = APIClient(REMOTE_ADDR="127.0.0.1")
     headers: dict[str, Any] = {"HTTP_X_MTLS_PRESENT": "1"}
 

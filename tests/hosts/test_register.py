@@ -155,7 +155,9 @@ def test_it_needs_admin_access(client_for, alice_ingest_token, admin_token):
 
 
 def test_it_accepts_mtls_from_a_trusted_proxy_with_the_admin_key():
-    with override_settings(DASHBOARD_ADMIN_KEY="operator-secret-key"):
+    with override_settings(
+        DASHBOARD_ADMIN_KEY="operator-secret-key", TRUSTED_PROXIES=["127.0.0.1/32"]
+    ):
         proxy = APIClient(REMOTE_ADDR="127.0.0.1", HTTP_X_MTLS_PRESENT="1")
         assert _register(proxy, fqdn="build-07").status_code == 403
         proxy.credentials(HTTP_X_ADMIN_KEY="operator-secret-key")
