@@ -53,7 +53,7 @@ class CanonicalAuth(models.Model):
     source_host = models.ForeignKey(
         Host, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    source = models.CharField(max_length=20, default="host")  # host | admin | runner
+    source = models.CharField(max_length=20, default="host")  # host | admin | runner (refresh)
     is_current = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     # The runner's last check of this login against the quota endpoint: a 401/403 there sets
@@ -61,6 +61,16 @@ class CanonicalAuth(models.Model):
     checked_at = models.DateTimeField(null=True, blank=True)
     invalid_at = models.DateTimeField(null=True, blank=True)
     check_error = models.CharField(max_length=500, blank=True, default="")
+    # The access token's JWT `exp` (read without verifying the signature, only to schedule the
+    # runner's refresh and to show it). Null when the token is not a JWT with an `exp`.
+    access_expires_at = models.DateTimeField(null=True, blank=True)
+    # The runner's refresh of this login (hosts.fleetauth.refresh): a transient failure counts an
+    # attempt and sets when to retry; a permanent one (refresh token expired, reused, revoked)
+    # sets `refresh_failed_at` and nothing retries until another login becomes current.
+    refresh_attempts = models.IntegerField(default=0)
+    refresh_retry_at = models.DateTimeField(null=True, blank=True)
+    refresh_error = models.CharField(max_length=500, blank=True, default="")
+    refresh_failed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.time import iso
+from hosts.fleetauth.refresh.selectors import LoginFreshness
 from hosts.fleetauth.selectors import TokenUsage
 from hosts.models import Host, HostAuthDigest
 
@@ -48,3 +49,24 @@ def token_usage_data(usage: TokenUsage) -> dict[str, int]:
 
 def digest_data(row: HostAuthDigest) -> dict[str, Any]:
     return {"digest": row.digest, "last_refresh": row.last_refresh, "seen_at": iso(row.seen_at)}
+
+
+def login_freshness_data(login: LoginFreshness | None) -> dict[str, Any] | None:
+    """The `login` block of /admin/overview and /admin/runner (None without a canonical login)."""
+    if login is None:
+        return None
+    return {
+        "digest": login.digest,
+        "last_refresh": login.last_refresh,
+        "refreshed_by": login.refreshed_by,
+        "refreshed_by_host": login.refreshed_by_host,
+        "access_expires_at": iso(login.access_expires_at),
+        "access_expires_in_seconds": login.access_expires_in_seconds,
+        "refresh_state": login.refresh_state,
+        "refresh_due_at": iso(login.refresh_due_at),
+        "refresh_attempts": login.refresh_attempts,
+        "refresh_retry_at": iso(login.refresh_retry_at),
+        "refresh_error": login.refresh_error,
+        "refresh_failed_at": iso(login.refresh_failed_at),
+        "action": login.action,
+    }

@@ -25,9 +25,10 @@ from hosts.fleetadmin import services
 from hosts.fleetauth import selectors as auth_selectors
 from hosts.fleetauth import services as auth_services
 from hosts.fleetauth.authjson import AuthJsonError, normalise_auth
+from hosts.fleetauth.refresh.selectors import login_freshness
 from hosts.models import CanonicalAuth, Host, RunnerCycle, RunnerStep
 from hosts.runner import engine
-from hosts.serializers import token_usage_data
+from hosts.serializers import login_freshness_data, token_usage_data
 from hosts.services import host_calls_pending
 from usage import fleet_selectors as usage_selectors
 
@@ -127,6 +128,7 @@ class OverviewApi(FleetAdminView):
                 "api_disabled": state.api_disabled,
                 "versions": versions.versions_public(state=state.client_version),
                 "canonical_auth": admin_selectors.canonical_status(canonical),
+                "login": login_freshness_data(login_freshness(now=now)),
                 "chatgpt_usage": quota.quota_for_request(
                     state=state.quota, canonical_digest=digest
                 ),
@@ -374,6 +376,7 @@ class RunnerApi(FleetAdminView):
                     "audit_retention_days": settings.AUDIT_RETENTION_DAYS,
                 },
                 "canonical_auth": admin_selectors.canonical_status(),
+                "login": login_freshness_data(login_freshness()),
                 "steps": steps,
                 "cycles": [
                     cycle_row(cycle) for cycle in admin_selectors.runner_cycles(limit=limit)

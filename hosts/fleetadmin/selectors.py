@@ -8,7 +8,7 @@ from django.db.models import Avg, Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from core.time import iso
-from hosts.fleetauth.authjson import NS_PER_SECOND
+from hosts.fleetauth.authjson import NS_PER_SECOND, ns_from_datetime
 from hosts.fleetauth.selectors import canonical_current
 from hosts.models import CanonicalAuth, Host, HostAuthState, HostStatus, RunnerCycle, RunnerStep
 
@@ -105,8 +105,7 @@ def average_refresh_age_seconds(now: datetime | None = None) -> float | None:
     )["mean"]
     if mean_ns is None:
         return None
-    now_ns = int(now.timestamp()) * NS_PER_SECOND + now.microsecond * 1000
-    return round((now_ns - float(mean_ns)) / NS_PER_SECOND, 3)
+    return round((ns_from_datetime(now) - float(mean_ns)) / NS_PER_SECOND, 3)
 
 
 def canonical_status(canonical: CanonicalAuth | None = None) -> dict | None:
@@ -115,6 +114,8 @@ def canonical_status(canonical: CanonicalAuth | None = None) -> dict | None:
     if canonical is None:
         return None
     valid = None if canonical.checked_at is None else canonical.invalid_at is None
+    if canonical.refresh_failed_at is not None:  # its refresh token is spent or revoked
+        valid = False
     return {
         "digest": canonical.digest,
         "last_refresh": canonical.last_refresh,
@@ -124,7 +125,9 @@ def canonical_status(canonical: CanonicalAuth | None = None) -> dict | None:
         "valid": valid,
         "checked_at": iso(canonical.checked_at),
         "invalid_at": iso(canonical.invalid_at),
-        "check_error": canonical.check_error or None,
+        "check_error": canonical.check_error
+        or (canonical.refresh_error if canonical.refresh_failed_at else "")
+        or None,
     }
 
 

@@ -13,9 +13,11 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.hashing import sha256_hex
+from core.time import EPOCH
 from core.validation import DATE_MAX, DATE_MIN, json_problem
 
 NS_PER_SECOND = 1_000_000_000
@@ -131,6 +133,23 @@ def parse_rfc3339(
     return Rfc3339(text=value, ns=ns)
 
 
+def ns_from_datetime(value: datetime) -> int:
+    """An aware datetime as epoch nanoseconds (exact: no float on the way)."""
+    return (value - EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def datetime_from_ns(ns: int) -> datetime:
+    """Epoch nanoseconds as an aware UTC datetime (to the microsecond below)."""
+    return EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def rfc3339_from_ns(ns: int) -> str:
+    """Epoch nanoseconds as RFC 3339 in UTC with nine fraction digits, as Codex writes it."""
+    seconds, fraction = divmod(ns, NS_PER_SECOND)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{stamp}.{fraction:09d}Z"
+
+
 def parse_digest(value: Any, *, field: str = "digest") -> str:
     if not isinstance(value, str) or not _DIGEST_RE.match(value):
         raise AuthJsonError(field, "Must be a SHA-256 digest (64 hexadecimal characters).")
@@ -234,6 +253,16 @@ def _jwt_claims(token: Any) -> dict[str, Any] | None:
     except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         return None
     return claims if isinstance(claims, dict) else None
+
+
+def jwt_expiry(token: Any) -> int | None:
+    """The `exp` claim (epoch seconds) of a JWT, read without verifying the signature: the
+    runner only schedules its refresh by it; OpenAI checks the token itself."""
+    claims = _jwt_claims(token)
+    exp = claims.get("exp") if claims else None
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return None
+    return int(exp) if 0 < exp < 2**42 else None
 
 
 def chatgpt_account_id(auth: dict[str, Any]) -> str | None:

@@ -7,7 +7,7 @@ only digests and `last_refresh` values do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -19,12 +19,13 @@ from core.errors import ApplicationError
 from core.hashing import sha256_hex
 from core.validation import text_problem
 from hosts.fleetauth import selectors
-from hosts.fleetauth.authjson import Rfc3339, auth_text, store_refusal
+from hosts.fleetauth.authjson import Rfc3339, auth_text, auth_tokens, jwt_expiry, store_refusal
 from hosts.models import CanonicalAuth, FleetSetting, Host, HostAuthDigest, HostAuthState
 from hosts.selectors import API_DISABLED, CanonicalMeta, fleet_state_changed
 
 RECENT_DIGESTS = 3
 CANONICAL_LOCK = "canonical_auth.lock"
+REFRESHER_SOURCE = "runner"  # CanonicalAuth.source of a login the server refreshed
 VERSION_MAX = 64
 
 # Retrieve statuses
@@ -136,7 +137,7 @@ def _host_state_record(
     HostAuthDigest.objects.filter(host=host).exclude(pk__in=keep).delete()
 
 
-def _canonical_lock() -> None:
+def canonical_lock() -> None:
     """Serialise writers of the canonical auth until the transaction ends.
 
     The first statement is an UPDATE of one lock row: PostgreSQL holds its row lock to commit
@@ -162,7 +163,12 @@ def canonical_auth_install(
     CanonicalAuth.objects.filter(is_current=True).update(is_current=False)
     # The quota cooldown belongs to a login: a new one is checked and fetched at once.
     step_request_now("quota")
+    if source != REFRESHER_SOURCE:
+        # The refresh schedule belongs to a login too (an upload may be close to expiry).
+        step_request_now("auth_refresh")
     fleet_state_changed()
+    access_token, _account = auth_tokens(auth)
+    expires = jwt_expiry(access_token)
     return CanonicalAuth.objects.create(
         ciphertext=encrypt_text(text),
         digest=sha256_hex(text),
@@ -171,6 +177,7 @@ def canonical_auth_install(
         source_host=source_host,
         source=source,
         is_current=True,
+        access_expires_at=None if expires is None else datetime.fromtimestamp(expires, tz=UTC),
     )
 
 
@@ -259,7 +266,7 @@ def auth_store(
     """
     digest = sha256_hex(auth_text(auth))
     with transaction.atomic():
-        _canonical_lock()
+        canonical_lock()
         canonical = selectors.canonical_current()
         previous_digest = canonical.digest if canonical else None
         refusal = None
@@ -403,7 +410,7 @@ def auth_upload(
     decides. The same login again answers `unchanged`. The way to seed a fresh server."""
     digest = sha256_hex(auth_text(auth))
     with transaction.atomic():
-        _canonical_lock()
+        canonical_lock()
         current = selectors.canonical_current()
         previous_digest = current.digest if current else None
         if current is not None and current.digest == digest:

@@ -10,6 +10,7 @@ from django.db import transaction
 from accounts.services import audit_prune, audit_record
 from hosts import quota, versions
 from hosts.fleetauth import selectors as auth_selectors
+from hosts.fleetauth.refresh import services as refresh
 from hosts.models import InstallerToken
 from hosts.runner.engine import FAILED, OK, SKIPPED, Step, StepResult, cycles_prune
 
@@ -18,6 +19,14 @@ PRICES_RETRY = timedelta(hours=1)
 INSTALLERS_EVERY = timedelta(minutes=10)
 INSTALLERS_KEPT = timedelta(days=7)
 RETENTION_EVERY = timedelta(days=1)
+
+
+def auth_refresh(now: datetime) -> StepResult:
+    """Refresh the canonical login when it is due (hosts.fleetauth.refresh): the server is the
+    fleet's only refresher. A refused refresh token ends the login: reported, not retried."""
+    outcome = refresh.canonical_refresh(now=now)
+    kind = {refresh.REFRESHED: OK, refresh.RETRYING: FAILED, refresh.INVALID: FAILED}
+    return StepResult(kind.get(outcome.result, SKIPPED), outcome.detail, outcome.next_check_at)
 
 
 def quota_refresh(now: datetime) -> StepResult:
@@ -93,10 +102,13 @@ def retention(now: datetime) -> StepResult:
 
 
 STEPS: list[Step] = [
-    # Issue 15: the server-side OAuth refresh of the canonical login goes here, first (before
-    # Codex's own refresh would, under this step's claim so only one refresh ever runs), so
-    # the quota step then checks the fresh login.
-    Step("auth_refresh", "refresh the canonical login server-side (not implemented yet)", None),
+    # First, so the quota step then checks the fresh login.
+    Step(
+        "auth_refresh",
+        "refresh the canonical login before Codex would (AUTH_REFRESH_AHEAD before the access "
+        "token expires, or after 7 days), under the canonical lock",
+        auth_refresh,
+    ),
     Step(
         "quota",
         "check the canonical login against /wham/usage (401 marks it invalid) and refresh the "

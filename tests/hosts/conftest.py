@@ -66,6 +66,7 @@ def _upstreams_unreachable(settings):
     settings.CHATGPT_BASE_URL = f"{UNREACHABLE}/backend-api"
     settings.CODEX_RELEASES_URL = f"{UNREACHABLE}/repos/openai/codex/releases/latest"
     settings.PRICING_URL = f"{UNREACHABLE}/prices.json"
+    settings.CODEX_OAUTH_TOKEN_URL = f"{UNREACHABLE}/oauth/token"
 
 
 @dataclass
@@ -90,14 +91,27 @@ class FakeUpstream:
 
 @pytest.fixture
 def fake_upstream(settings):
-    """Serves GitHub releases and ChatGPT `/wham/usage` fakes; the settings point at it."""
+    """Serves GitHub releases, ChatGPT `/wham/usage` and OAuth token endpoint fakes; the
+    settings point at it."""
     upstream = FakeUpstream()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server naming)
+            self.answer("GET", None)
+
+        def do_POST(self):  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            self.answer("POST", self.rfile.read(length))
+
+        def answer(self, method: str, received: bytes | None) -> None:
             path = self.path.split("?", 1)[0]
             upstream.requests.append(
-                {"method": "GET", "path": path, "headers": {k: v for k, v in self.headers.items()}}
+                {
+                    "method": method,
+                    "path": path,
+                    "headers": {k: v for k, v in self.headers.items()},
+                    "body": received,
+                }
             )
             if upstream.delay:
                 time.sleep(upstream.delay)
@@ -122,6 +136,7 @@ def fake_upstream(settings):
     upstream.url = f"http://127.0.0.1:{server.server_address[1]}"
     settings.CHATGPT_BASE_URL = f"{upstream.url}/backend-api"
     settings.CODEX_RELEASES_URL = f"{upstream.url}/repos/openai/codex/releases/latest"
+    settings.CODEX_OAUTH_TOKEN_URL = f"{upstream.url}/oauth/token"
     try:
         yield upstream
     finally:

@@ -82,7 +82,7 @@ def test_a_first_cycle_runs_every_step_and_records_it(clock, upstream, login, ru
     cycle = run_runner()
 
     assert outcomes(cycle) == {
-        "auth_refresh": "disabled",  # the slot for issue 15
+        "auth_refresh": "skipped",  # a login two hours old: not due
         "quota": "ok",
         "client_version": "ok",
         "prices": "ok",
@@ -104,6 +104,7 @@ def test_each_step_is_next_due_on_its_own_schedule(clock, upstream, login, run_r
     due = {step.name: step.next_due_at - NOW for step in RunnerStep.objects.all()}
 
     assert due == {
+        "auth_refresh": timedelta(minutes=15),  # looked at again (the login is due in 7 days)
         "quota": timedelta(minutes=5),
         "client_version": timedelta(hours=3),
         "prices": timedelta(days=1),
@@ -245,7 +246,7 @@ def test_it_stops_between_steps_when_told_to(clock, upstream, login, run_runner)
 
     assert cycle.outcome == "stopped"
     ran = [entry["step"] for entry in cycle.steps if entry["outcome"] in ("ok", "skipped")]
-    assert ran == ["quota", "client_version"]
+    assert ran == ["auth_refresh", "quota"]
     assert calls(upstream, PRICES) == 0
     assert not RunnerStep.objects.exclude(claimed_by="").exists()
 
@@ -309,7 +310,7 @@ def test_admin_runner_shows_steps_cycles_and_the_login_verdict(
         "quota",
         "client_version",
     ]
-    assert data["steps"][0]["enabled"] is False
+    assert data["steps"][0]["enabled"] is True
     check = data["steps"][1]
     assert check["last_outcome"] == "failed" and check["runs"] == 1
     assert check["last_detail"] == "login invalid: HTTP 401 from /wham/usage"

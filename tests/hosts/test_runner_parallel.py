@@ -5,12 +5,14 @@ slow upstream; every step runs in exactly one of them."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection, connections
 
 from hosts.models import RunnerCycle, RunnerStep
 from hosts.runner.engine import ONCE, cycle_run
+from tests.hosts.oauth_cast import answer
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -23,6 +25,7 @@ pytestmark = [
 USAGE_PATH = "/backend-api/wham/usage"
 RELEASES = "/repos/openai/codex/releases/latest"
 PRICES = "/prices.json"
+TOKEN = "/oauth/token"
 RAN = ("ok", "skipped", "failed")
 
 
@@ -33,6 +36,8 @@ def test_two_runners_never_run_the_same_step_twice(
     fake_upstream.route(RELEASES, 200, {"tag_name": "rust-v0.63.0"})
     fake_upstream.route(PRICES, 200, {})
     settings.PRICING_URL = f"{fake_upstream.url}{PRICES}"
+    # The login is days old by the wall clock (this test does not freeze time): due for refresh.
+    fake_upstream.route(TOKEN, 200, answer("New02", expires=datetime.now(UTC) + timedelta(days=10)))
     stored = host_client.post("/auth", {"command": "store", "auth": codex_auth()}, format="json")
     assert stored.json()["data"]["status"] == "updated"
     fake_upstream.delay = 0.3  # each upstream call overlaps the other runner's cycle
@@ -64,12 +69,13 @@ def test_two_runners_never_run_the_same_step_twice(
             if entry["outcome"] in RAN:
                 ran_in.setdefault(entry["step"], []).append(name)
     assert sorted(ran_in) == sorted(
-        ["quota", "client_version", "prices", "installers", "retention"]
+        ["auth_refresh", "quota", "client_version", "prices", "installers", "retention"]
     )
     assert all(len(names) == 1 for names in ran_in.values()), ran_in
     # One upstream call per step that calls one, however the two runners interleaved.
     assert len(fake_upstream.calls(USAGE_PATH)) == 1
     assert len(fake_upstream.calls(RELEASES)) == 1
     assert len(fake_upstream.calls(PRICES)) == 1
-    assert sum(step.runs for step in RunnerStep.objects.all()) == 5
+    assert len(fake_upstream.calls(TOKEN)) == 1
+    assert sum(step.runs for step in RunnerStep.objects.all()) == 6
     assert not RunnerStep.objects.exclude(claimed_by="").exists()
