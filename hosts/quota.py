@@ -13,7 +13,8 @@ window in the `primary_window` position.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -63,7 +64,22 @@ def window_kind(limit_seconds: int | float | None) -> str | None:
     return FIVE_HOUR if limit_seconds <= SHORT_WINDOW_MAX_SECONDS else WEEKLY
 
 
-def window_block(raw: Any, *, fetched_at: datetime, now: datetime) -> dict | None:
+@dataclass(frozen=True)
+class QuotaWindow:
+    """One quota window as numbers, its reset countdown brought up to the time it was read."""
+
+    kind: str  # five_hour | weekly
+    used_percent: int | float | None
+    limit_seconds: int | None
+    reset_after_seconds: int | float | None
+    reset_at: int | None  # epoch seconds
+
+    @property
+    def reset_time(self) -> datetime | None:
+        return None if self.reset_at is None else datetime.fromtimestamp(self.reset_at, tz=UTC)
+
+
+def window_block(raw: Any, *, fetched_at: datetime, now: datetime) -> QuotaWindow | None:
     """One upstream window as numbers, with the reset countdown brought up to `now`."""
     if not isinstance(raw, dict):
         return None
@@ -77,28 +93,27 @@ def window_block(raw: Any, *, fetched_at: datetime, now: datetime) -> dict | Non
         reset_at = int(fetched_at.timestamp() + reset_after)
     if reset_at is not None:
         reset_after = max(0, int(reset_at - now.timestamp()))
-    return {
-        "kind": kind,
-        "used_percent": _number(raw.get("used_percent")),
-        "limit_seconds": int(limit_seconds) if limit_seconds is not None else None,
-        "reset_after_seconds": reset_after,
-        "reset_at": int(reset_at) if reset_at is not None else None,
-        "reset_at_iso": iso(datetime.fromtimestamp(reset_at, tz=now.tzinfo))
-        if reset_at is not None
-        else None,
-    }
+    return QuotaWindow(
+        kind=kind,
+        used_percent=_number(raw.get("used_percent")),
+        limit_seconds=int(limit_seconds) if limit_seconds is not None else None,
+        reset_after_seconds=reset_after,
+        reset_at=int(reset_at) if reset_at is not None else None,
+    )
 
 
-def classify_windows(payload: dict, *, fetched_at: datetime, now: datetime) -> dict:
-    """`{"five_hour": block|None, "weekly": block|None}` whatever positions upstream used."""
+def classify_windows(
+    payload: dict, *, fetched_at: datetime, now: datetime
+) -> dict[str, QuotaWindow | None]:
+    """`{"five_hour": window|None, "weekly": window|None}` whatever positions upstream used."""
     rate_limit = payload.get("rate_limit") if isinstance(payload, dict) else None
-    found: dict[str, dict | None] = {FIVE_HOUR: None, WEEKLY: None}
+    found: dict[str, QuotaWindow | None] = {FIVE_HOUR: None, WEEKLY: None}
     if not isinstance(rate_limit, dict):
         return found
     for position in ("primary_window", "secondary_window"):
         block = window_block(rate_limit.get(position), fetched_at=fetched_at, now=now)
-        if block is not None and found[block["kind"]] is None:
-            found[block["kind"]] = block
+        if block is not None and found[block.kind] is None:
+            found[block.kind] = block
     return found
 
 
@@ -210,32 +225,43 @@ def quota_next_fetch_at(
     return now if attempt is None else max(now, attempt + COOLDOWN)
 
 
+@dataclass(frozen=True)
+class QuotaStatus:
+    """What `/auth`, `/admin/overview` and the dashboard show of the quota: the stored numbers
+    and how far to trust them (`status`), never fetched on the request."""
+
+    status: str  # ok | stale | error | unavailable
+    available: bool  # good numbers exist (of any login)
+    cooldown_seconds: int
+    next_eligible_at: datetime | None  # when the current login may be fetched again
+    last_attempt_at: datetime | None
+    last_error: str | None
+    plan_type: str | None = None
+    allowed: bool | None = None
+    limit_reached: bool | None = None
+    credits: dict[str, Any] | None = None
+    primary_window: QuotaWindow | None = None  # the 5-hour window, wherever upstream put it
+    secondary_window: QuotaWindow | None = None  # the weekly window
+    fetched_at: datetime | None = None
+    stale: bool | None = None
+    # The summary itself crashed: only `status`, `available` and `last_error` are meaningful.
+    summary_failed: bool = False
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
 def quota_summary(
     *, state: dict | None, canonical_digest: str | None, now: datetime | None = None
-) -> dict:
-    """The `chatgpt_usage` object from the published state: always an object; `status` says
-    how far to trust the numbers, `next_eligible_at` when the cooldown ends."""
+) -> QuotaStatus:
+    """The quota from the published state; `status` says how far to trust the numbers,
+    `next_eligible_at` when the cooldown ends."""
     now = now or timezone.now()
     state = state or {}
     good = state.get("good") if isinstance(state.get("good"), dict) else None
     attempt = _attempt_for(state, canonical_digest)
-    next_at = quota_next_fetch_at(state=state, canonical_digest=canonical_digest, now=now)
-    summary: dict[str, Any] = {
-        "status": STATUS_UNAVAILABLE,
-        "available": good is not None,
-        "plan_type": None,
-        "allowed": None,
-        "limit_reached": None,
-        "credits": None,
-        "primary_window": None,
-        "secondary_window": None,
-        "fetched_at": None,
-        "stale": None,
-        "last_attempt_at": state.get("attempt_at"),
-        "last_error": state.get("attempt_error"),
-        "cooldown_seconds": int(COOLDOWN.total_seconds()),
-        "next_eligible_at": iso(next_at),
-    }
+    numbers: dict[str, Any] = {}
     stale = True
     if good is not None:
         fetched_at = parse_iso(good.get("fetched_at") or "") or now
@@ -251,29 +277,35 @@ def quota_summary(
             or good.get("digest") != canonical_digest
             or now - fetched_at > COOLDOWN
         )
-        summary.update(
-            plan_type=good.get("plan_type") or None,
-            allowed=rate_limit.get("allowed")
-            if isinstance(rate_limit.get("allowed"), bool)
-            else None,
-            limit_reached=rate_limit.get("limit_reached")
-            if isinstance(rate_limit.get("limit_reached"), bool)
-            else None,
-            credits=credits if isinstance(credits, dict) else None,
-            primary_window=windows[FIVE_HOUR],
-            secondary_window=windows[WEEKLY],
-            fetched_at=iso(fetched_at),
-            stale=stale,
-        )
+        numbers = {
+            "plan_type": good.get("plan_type") or None,
+            "allowed": _flag(rate_limit.get("allowed")),
+            "limit_reached": _flag(rate_limit.get("limit_reached")),
+            "credits": credits if isinstance(credits, dict) else None,
+            "primary_window": windows[FIVE_HOUR],
+            "secondary_window": windows[WEEKLY],
+            "fetched_at": fetched_at,
+            "stale": stale,
+        }
     if canonical_digest is None:
-        summary["status"] = STATUS_UNAVAILABLE
+        status = STATUS_UNAVAILABLE
     elif attempt is not None and not state.get("attempt_ok"):
-        summary["status"] = STATUS_ERROR
+        status = STATUS_ERROR
     elif good is None:
-        summary["status"] = STATUS_UNAVAILABLE
+        status = STATUS_UNAVAILABLE
     else:
-        summary["status"] = STATUS_STALE if stale else STATUS_OK
-    return summary
+        status = STATUS_STALE if stale else STATUS_OK
+    return QuotaStatus(
+        status=status,
+        available=good is not None,
+        cooldown_seconds=int(COOLDOWN.total_seconds()),
+        next_eligible_at=quota_next_fetch_at(
+            state=state, canonical_digest=canonical_digest, now=now
+        ),
+        last_attempt_at=parse_iso(state.get("attempt_at") or ""),
+        last_error=state.get("attempt_error"),
+        **numbers,
+    )
 
 
 def quota_due(*, state: dict | None, canonical_digest: str | None, now: datetime) -> bool:
@@ -281,7 +313,7 @@ def quota_due(*, state: dict | None, canonical_digest: str | None, now: datetime
     return next_at is not None and next_at <= now
 
 
-def quota_for_request(*, state: dict | None, canonical_digest: str | None) -> dict:
+def quota_for_request(*, state: dict | None, canonical_digest: str | None) -> QuotaStatus:
     """The stored summary; asks the runner for a fetch when one is due. Never waits or raises."""
     from hosts.runner.engine import step_request
 
@@ -295,4 +327,12 @@ def quota_for_request(*, state: dict | None, canonical_digest: str | None) -> di
         return quota_summary(state=state, canonical_digest=canonical_digest, now=now)
     except Exception:
         logger.exception("chatgpt usage summary failed")
-        return {"status": STATUS_UNAVAILABLE, "available": False, "last_error": "internal error"}
+        return QuotaStatus(
+            status=STATUS_UNAVAILABLE,
+            available=False,
+            cooldown_seconds=int(COOLDOWN.total_seconds()),
+            next_eligible_at=None,
+            last_attempt_at=None,
+            last_error="internal error",
+            summary_failed=True,
+        )

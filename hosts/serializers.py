@@ -8,6 +8,8 @@ from core.time import iso
 from hosts.fleetauth.refresh.selectors import LoginFreshness
 from hosts.fleetauth.selectors import TokenUsage
 from hosts.models import Host, HostAuthDigest
+from hosts.quota import QuotaStatus, QuotaWindow
+from hosts.versions import ClientVersion, HostVersions, PublicVersions
 
 
 def host_data(host: Host, *, admin: bool = False) -> dict[str, Any]:
@@ -69,4 +71,73 @@ def login_freshness_data(login: LoginFreshness | None) -> dict[str, Any] | None:
         "refresh_error": login.refresh_error,
         "refresh_failed_at": iso(login.refresh_failed_at),
         "action": login.action,
+    }
+
+
+def quota_window_data(window: QuotaWindow | None) -> dict[str, Any] | None:
+    if window is None:
+        return None
+    return {
+        "kind": window.kind,
+        "used_percent": window.used_percent,
+        "limit_seconds": window.limit_seconds,
+        "reset_after_seconds": window.reset_after_seconds,
+        "reset_at": window.reset_at,
+        "reset_at_iso": iso(window.reset_time),
+    }
+
+
+def chatgpt_usage_data(quota: QuotaStatus) -> dict[str, Any]:
+    """The `chatgpt_usage` object of `/auth`, `/admin/overview` and `/admin/chatgpt/usage`."""
+    if quota.summary_failed:
+        return {"status": quota.status, "available": False, "last_error": quota.last_error}
+    return {
+        "status": quota.status,
+        "available": quota.available,
+        "plan_type": quota.plan_type,
+        "allowed": quota.allowed,
+        "limit_reached": quota.limit_reached,
+        "credits": quota.credits,
+        "primary_window": quota_window_data(quota.primary_window),
+        "secondary_window": quota_window_data(quota.secondary_window),
+        "fetched_at": iso(quota.fetched_at),
+        "stale": quota.stale,
+        "last_attempt_at": iso(quota.last_attempt_at),
+        "last_error": quota.last_error,
+        "cooldown_seconds": quota.cooldown_seconds,
+        "next_eligible_at": iso(quota.next_eligible_at),
+    }
+
+
+def client_version_data(client: ClientVersion) -> dict[str, Any]:
+    return {
+        "client_version": client.version,
+        "client_version_checked_at": iso(client.checked_at),
+        "client_version_source": client.source,
+    }
+
+
+def versions_public_data(versions: PublicVersions) -> dict[str, Any]:
+    """The `/versions` answer (and `/admin/overview`'s `versions`)."""
+    return {
+        **client_version_data(versions.client),
+        "wrapper_version": versions.wrapper_version,
+        "wrapper_template_sha256": versions.wrapper_template_sha256,
+        "wrapper_url": versions.wrapper_url,
+    }
+
+
+def versions_host_data(versions: HostVersions) -> dict[str, Any]:
+    """The `versions` object of every `/auth` answer."""
+    return {
+        **client_version_data(versions.client),
+        "wrapper_version": versions.wrapper_version,
+        "wrapper_sha256": versions.wrapper_sha256,
+        "wrapper_url": versions.wrapper_url,
+        "reported_client_version": versions.reported_client_version,
+        "reported_wrapper_version": versions.reported_wrapper_version,
+        "client_update": {
+            "npm_package": versions.client_update.npm_package,
+            "asset_url": versions.client_update.asset_url,
+        },
     }

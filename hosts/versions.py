@@ -40,15 +40,39 @@ WRAPPER_URL = "/wrapper/download"
 class ClientVersion:
     version: str | None
     checked_at: datetime | None
-    source: str
+    source: str  # github | cache | cache_stale | unknown
     last_error: str = ""
 
-    def as_dict(self) -> dict:
-        return {
-            "client_version": self.version,
-            "client_version_checked_at": iso(self.checked_at),
-            "client_version_source": self.source,
-        }
+
+@dataclass(frozen=True)
+class ClientUpdate:
+    """Where a host updates Codex from (see `client_update_source`)."""
+
+    npm_package: str
+    asset_url: str | None
+
+
+@dataclass(frozen=True)
+class PublicVersions:
+    """`/versions`: no host, so the wrapper digest is the unbaked template's."""
+
+    client: ClientVersion
+    wrapper_version: str
+    wrapper_template_sha256: str | None
+    wrapper_url: str = WRAPPER_URL
+
+
+@dataclass(frozen=True)
+class HostVersions:
+    """The `versions` of an `/auth` answer: the digest of THIS host's baked wrapper."""
+
+    client: ClientVersion
+    wrapper_version: str
+    wrapper_sha256: str | None
+    reported_client_version: str | None
+    reported_wrapper_version: str | None
+    client_update: ClientUpdate
+    wrapper_url: str = WRAPPER_URL
 
 
 def version_from_tag(tag: object) -> str:
@@ -152,57 +176,57 @@ def client_version_for_request(state: dict | None) -> ClientVersion:
     return client_version_stored(state, now=now)
 
 
-def wrapper_info() -> dict:
-    """Version and template digest of the `cdx` wrapper this server ships."""
+def wrapper_template_sha256() -> str | None:
+    """The digest of the `cdx` template this server ships (None when it cannot be read)."""
     from hosts.wrapper import bake
 
     try:
-        template_sha = bake.unbaked_sha256()
+        return bake.unbaked_sha256()
     except (OSError, bake.BakeError):
         logger.exception("wrapper template unreadable")
-        template_sha = None
-    return {"wrapper_version": bake.WRAPPER_VERSION, "wrapper_template_sha256": template_sha}
+        return None
 
 
-def versions_public(*, state: dict | None) -> dict:
-    """The `/versions` answer: no host, so the wrapper digest is the unbaked template's."""
-    return {
-        **client_version_for_request(state).as_dict(),
-        **wrapper_info(),
-        "wrapper_url": WRAPPER_URL,
-    }
+def versions_public(*, state: dict | None) -> PublicVersions:
+    """The `/versions` answer's data."""
+    from hosts.wrapper import bake
+
+    return PublicVersions(
+        client=client_version_for_request(state),
+        wrapper_version=bake.WRAPPER_VERSION,
+        wrapper_template_sha256=wrapper_template_sha256(),
+    )
 
 
-def client_update_source(version: str | None) -> dict:
+def client_update_source(version: str | None) -> ClientUpdate:
     """Where a host updates Codex to `version` from: the npm package (npm installs) and the
     release asset URL template (`{target}` is the host's platform triple, e.g.
     `x86_64-unknown-linux-musl`). The URL is a setting, so tests and mirrors point elsewhere."""
     asset = None
     if version:
         asset = settings.CODEX_ASSET_URL.replace("{version}", version)
-    return {"npm_package": settings.CODEX_NPM_PACKAGE, "asset_url": asset}
+    return ClientUpdate(npm_package=settings.CODEX_NPM_PACKAGE, asset_url=asset)
 
 
-def versions_for_host(*, host, state: dict | None) -> dict:
+def versions_for_host(*, host, state: dict | None) -> HostVersions:
     """The `versions` block of an `/auth` answer: the wrapper digest of THIS host's baked bytes."""
     from hosts.wrapper import bake
 
     try:
-        client = client_version_for_request(state).as_dict()
+        client = client_version_for_request(state)
     except Exception:  # a version check must never make /auth fail
         logger.exception("client version lookup failed")
-        client = ClientVersion(None, None, SOURCE_UNKNOWN).as_dict()
+        client = ClientVersion(None, None, SOURCE_UNKNOWN)
     wrapper_sha = None
     try:
         wrapper_sha = bake.wrapper_metadata(host=host)["sha256"]
     except (OSError, bake.BakeError):
         logger.exception("wrapper could not be baked for %s", host.fqdn)
-    return {
-        **client,
-        "wrapper_version": bake.WRAPPER_VERSION,
-        "wrapper_sha256": wrapper_sha,
-        "wrapper_url": WRAPPER_URL,
-        "reported_client_version": host.client_version or None,
-        "reported_wrapper_version": host.wrapper_version or None,
-        "client_update": client_update_source(client.get("client_version")),
-    }
+    return HostVersions(
+        client=client,
+        wrapper_version=bake.WRAPPER_VERSION,
+        wrapper_sha256=wrapper_sha,
+        reported_client_version=host.client_version or None,
+        reported_wrapper_version=host.wrapper_version or None,
+        client_update=client_update_source(client.version),
+    )

@@ -28,7 +28,12 @@ from hosts.fleetauth.authjson import AuthJsonError, normalise_auth
 from hosts.fleetauth.refresh.selectors import login_freshness
 from hosts.models import CanonicalAuth, Host, RunnerCycle, RunnerStep
 from hosts.runner import engine
-from hosts.serializers import login_freshness_data, token_usage_data
+from hosts.serializers import (
+    chatgpt_usage_data,
+    login_freshness_data,
+    token_usage_data,
+    versions_public_data,
+)
 from hosts.services import host_calls_pending
 from usage import fleet_selectors as usage_selectors
 
@@ -126,11 +131,13 @@ class OverviewApi(FleetAdminView):
                 "avg_refresh_age_seconds": admin_selectors.average_refresh_age_seconds(now),
                 "latest_log_at": iso(audit_selectors.audit_latest_ts()),
                 "api_disabled": state.api_disabled,
-                "versions": versions.versions_public(state=state.client_version),
+                "versions": versions_public_data(
+                    versions.versions_public(state=state.client_version)
+                ),
                 "canonical_auth": admin_selectors.canonical_status(canonical),
                 "login": login_freshness_data(login_freshness(now=now)),
-                "chatgpt_usage": quota.quota_for_request(
-                    state=state.quota, canonical_digest=digest
+                "chatgpt_usage": chatgpt_usage_data(
+                    quota.quota_for_request(state=state.quota, canonical_digest=digest)
                 ),
                 "token_totals": usage_selectors.token_figures(periods.all_time),
                 "tokens_month": usage_selectors.token_figures(periods.month),

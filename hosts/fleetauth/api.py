@@ -31,7 +31,13 @@ from hosts.runner.engine import (
     steps_ensure,
 )
 from hosts.selectors import FleetState
-from hosts.serializers import host_data, token_usage_data
+from hosts.serializers import (
+    chatgpt_usage_data,
+    host_data,
+    token_usage_data,
+    versions_host_data,
+    versions_public_data,
+)
 
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 VALIDATION_MESSAGE = "Validation failed."
@@ -70,10 +76,14 @@ def auth_answer(*, host: Host, outcome: services.AuthOutcome, state: FleetState)
         canonical_digest=canonical.digest if canonical else None,
         api_calls=host.api_calls,
         token_usage_month=token_usage_data(auth_selectors.host_token_usage_month(host=host)),
-        versions=versions.versions_for_host(host=host, state=state.client_version),
+        versions=versions_host_data(
+            versions.versions_for_host(host=host, state=state.client_version)
+        ),
         host=host_data(host),
-        chatgpt_usage=quota.quota_for_request(
-            state=state.quota, canonical_digest=canonical.digest if canonical else None
+        chatgpt_usage=chatgpt_usage_data(
+            quota.quota_for_request(
+                state=state.quota, canonical_digest=canonical.digest if canonical else None
+            )
         ),
     )
     return data
@@ -143,7 +153,7 @@ class VersionsApi(FleetPublicView):
 
     def get(self, request: Request) -> Response:
         state = selectors.request_fleet_state(request)
-        return ok(versions.versions_public(state=state.client_version))
+        return ok(versions_public_data(versions.versions_public(state=state.client_version)))
 
 
 def _run_step_now(request: Request, name: str) -> None:
@@ -156,7 +166,9 @@ class VersionsCheckApi(FleetAdminView):
 
     def post(self, request: Request) -> Response:
         _run_step_now(request, "client_version")
-        data = versions.versions_public(state=selectors.fleet_state().client_version)
+        data = versions_public_data(
+            versions.versions_public(state=selectors.fleet_state().client_version)
+        )
         if data["client_version_source"] == versions.SOURCE_CACHE:
             data["client_version_source"] = versions.SOURCE_GITHUB
         return ok(data)
@@ -180,9 +192,11 @@ class ApiStateApi(FleetAdminView):
 
 def _chatgpt_usage() -> dict[str, Any]:
     canonical = auth_selectors.canonical_current()
-    return quota.quota_for_request(
-        state=selectors.fleet_state().quota,
-        canonical_digest=canonical.digest if canonical else None,
+    return chatgpt_usage_data(
+        quota.quota_for_request(
+            state=selectors.fleet_state().quota,
+            canonical_digest=canonical.digest if canonical else None,
+        )
     )
 
 
