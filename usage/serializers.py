@@ -1,8 +1,9 @@
 """Wire shapes of the usage dialect (camelCase JSON, and the breakdown CSV), from selector data.
 
-Plain functions rather than DRF serializers: these answers are the hot read path. bench/reads.py
-measures the routes; a DRF `Serializer(many=True)` costs tens of microseconds per row, which on a
-500-row recent feed or a 10,000-bucket series is more than the rollup read itself.
+Plain functions rather than DRF serializers: these answers are the hot read path (bench/reads.py
+measures the routes). `bench/serializers.py` measured the recent feed's 500-row page at 0.8 µs a
+row here against 12 µs a row for a DRF `Serializer(many=True)` declaring the same fields (15x;
+about 0.4 ms against 6 ms an answer; 2 cores, load average 9.7, 2026-11-29).
 """
 
 from __future__ import annotations
