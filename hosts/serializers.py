@@ -10,6 +10,8 @@ from hosts.fleetauth.selectors import TokenUsage
 from hosts.models import Host, HostAuthDigest
 from hosts.quota import QuotaStatus, QuotaWindow
 from hosts.versions import ClientVersion, HostVersions, PublicVersions
+from usage.aggregation import MICROS_PER_USD
+from usage.fleet_selectors import FleetRecord
 
 
 def host_data(host: Host, *, admin: bool = False) -> dict[str, Any]:
@@ -141,3 +143,38 @@ def versions_host_data(versions: HostVersions) -> dict[str, Any]:
             "asset_url": versions.client_update.asset_url,
         },
     }
+
+
+# A host row's `latest_usage` shows these of its latest record.
+_LATEST_USAGE_KEYS = ("ts", "model", "total", "input", "cached", "output", "reasoning", "cost_usd")
+
+
+def fleet_record_data(record: FleetRecord) -> dict[str, Any]:
+    """A row of `/admin/usage`: the record, its host, its figures as the fleet dialect names
+    them (`cached` = cache reads, `total` = every kind once)."""
+    return {
+        "id": record.id,
+        "ts": iso(record.ts),
+        "host": {"id": record.host_id, "fqdn": record.host_fqdn} if record.host_id else None,
+        "source": record.source,
+        "user": record.user,
+        "machine": record.machine,
+        "model": record.model,
+        "model_family": record.model_family,
+        "total": record.total,
+        "input": record.input,
+        "cached": record.cache_read,
+        "cache_creation": record.cache_creation,
+        "output": record.output,
+        "reasoning": record.reasoning,
+        "cost_usd": record.cost_micros / MICROS_PER_USD,
+        "line": record.line,
+    }
+
+
+def latest_usage_data(record: FleetRecord | None) -> dict[str, Any] | None:
+    """A host row's `latest_usage`: when, which model, and the figures of its latest record."""
+    if record is None:
+        return None
+    row = fleet_record_data(record)
+    return {key: row[key] for key in _LATEST_USAGE_KEYS}

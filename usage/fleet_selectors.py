@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.time import iso
@@ -85,50 +86,69 @@ def prices_in_effect(now: datetime | None = None) -> list[dict]:
     ]
 
 
-def records_page(*, before: int | None, limit: int) -> list[dict]:
+@dataclass(frozen=True)
+class FleetRecord:
+    """One stored usage record as the fleet admin shows it, with its host."""
+
+    id: int
+    ts: datetime
+    source: str
+    user: str
+    machine: str
+    model: str
+    model_family: str
+    input: int
+    cache_creation: int
+    cache_read: int
+    output: int
+    reasoning: int
+    cost_micros: int
+    host_id: int | None
+    host_fqdn: str | None
+    line: str | None
+
+    @property
+    def total(self) -> int:
+        """Every token kind once (reasoning is inside output)."""
+        return self.input + self.cache_creation + self.cache_read + self.output
+
+
+# The columns FleetRecord is read from, in its field order (`host__fqdn` for `host_fqdn`).
+RECORD_COLUMNS = (
+    "id",
+    "ts",
+    "source",
+    "user",
+    "machine",
+    "model",
+    "model_family",
+    "input",
+    "cache_creation",
+    "cache_read",
+    "output",
+    "reasoning",
+    "cost_micros",
+    "host_id",
+    "host__fqdn",
+    "line",
+)
+
+
+def _fleet_records(rows: QuerySet[UsageRecord]) -> list[FleetRecord]:
+    return [FleetRecord(*values) for values in rows.values_list(*RECORD_COLUMNS)]
+
+
+def records_page(*, before: int | None, limit: int) -> list[FleetRecord]:
     """Newest stored records first (by id), below the id `before`, with their host."""
     rows = UsageRecord.objects.order_by("-id")
     if before is not None:
         rows = rows.filter(id__lt=before)
-    fields = (
-        "id",
-        "ts",
-        "source",
-        "user",
-        "machine",
-        "model",
-        "model_family",
-        "input",
-        "cache_creation",
-        "cache_read",
-        "output",
-        "reasoning",
-        "cost_micros",
-        "host_id",
-        "host__fqdn",
-        "line",
-    )
-    return [
-        {
-            "id": row["id"],
-            "ts": iso(row["ts"]),
-            "host": {"id": row["host_id"], "fqdn": row["host__fqdn"]} if row["host_id"] else None,
-            "source": row["source"],
-            "user": row["user"],
-            "machine": row["machine"],
-            "model": row["model"],
-            "model_family": row["model_family"],
-            "total": row["input"] + row["cache_creation"] + row["cache_read"] + row["output"],
-            "input": row["input"],
-            "cached": row["cache_read"],
-            "cache_creation": row["cache_creation"],
-            "output": row["output"],
-            "reasoning": row["reasoning"],
-            "cost_usd": row["cost_micros"] / MICROS_PER_USD,
-            "line": row["line"],
-        }
-        for row in rows.values(*fields)[:limit]
-    ]
+    return _fleet_records(rows[:limit])
+
+
+def records_by_id(ids: list[int]) -> list[FleetRecord]:
+    """The records with these ids (any order), with their host; one query."""
+    return _fleet_records(UsageRecord.objects.filter(id__in=ids)) if ids else []
 
 
 def tokens_per_machine_model(*, limit: int) -> tuple[list[dict], int]:

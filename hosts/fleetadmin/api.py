@@ -30,6 +30,8 @@ from hosts.models import CanonicalAuth, Host, RunnerCycle, RunnerStep
 from hosts.runner import engine
 from hosts.serializers import (
     chatgpt_usage_data,
+    fleet_record_data,
+    latest_usage_data,
     login_freshness_data,
     token_usage_data,
     versions_public_data,
@@ -105,7 +107,7 @@ def host_row(host: Host, *, canonical_digest: str | None, pending_calls: int = 0
             {"digest": row.digest, "last_refresh": row.last_refresh, "seen_at": iso(row.seen_at)}
             for row in host.recent_digests.all()[:3]
         ],
-        "latest_usage": getattr(host, "latest_usage", None),
+        "latest_usage": latest_usage_data(getattr(host, "latest_usage", None)),
     }
 
 
@@ -316,8 +318,13 @@ class LogsApi(FleetAdminView):
 class UsageApi(FleetAdminView):
     def get(self, request: Request):
         limit, before = _page(request)
-        rows = usage_selectors.records_page(before=before, limit=limit)
-        return ok({"usage": rows, "next_before": _next_before(rows, limit)})
+        records = usage_selectors.records_page(before=before, limit=limit)
+        return ok(
+            {
+                "usage": [fleet_record_data(record) for record in records],
+                "next_before": _next_before(records, limit, id_of=lambda record: record.id),
+            }
+        )
 
 
 class TokensApi(FleetAdminView):

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db.models import Avg, Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from core.time import iso
+
+if TYPE_CHECKING:
+    from usage.fleet_selectors import FleetRecord
+
 from hosts.fleetauth.authjson import NS_PER_SECOND, ns_from_datetime
 from hosts.fleetauth.selectors import canonical_current
 from hosts.models import CanonicalAuth, Host, HostAuthState, HostStatus, RunnerCycle, RunnerStep
@@ -24,40 +29,15 @@ def _latest_usage_id():
     )
 
 
-def _latest_usage(ids: list[int]) -> dict[int, dict]:
-    from usage.models import UsageRecord
+def _latest_usage(ids: list[int]) -> dict[int, FleetRecord]:
+    from usage.fleet_selectors import records_by_id
 
-    if not ids:
-        return {}
-    rows = UsageRecord.objects.filter(id__in=ids).values(
-        "id",
-        "host_id",
-        "ts",
-        "model",
-        "input",
-        "cache_creation",
-        "cache_read",
-        "output",
-        "reasoning",
-        "cost_micros",
-    )
-    return {
-        row["host_id"]: {
-            "ts": iso(row["ts"]),
-            "model": row["model"],
-            "total": row["input"] + row["cache_creation"] + row["cache_read"] + row["output"],
-            "input": row["input"],
-            "cached": row["cache_read"],
-            "output": row["output"],
-            "reasoning": row["reasoning"],
-            "cost_usd": row["cost_micros"] / 10**6,
-        }
-        for row in rows
-    }
+    return {record.host_id: record for record in records_by_id(ids) if record.host_id is not None}
 
 
 def _hosts_with_related(hosts) -> list[Host]:
-    """Hosts with their auth state, recent digests and latest usage row: four queries in all."""
+    """Hosts with their auth state, recent digests and latest usage record (`latest_usage`, a
+    FleetRecord or None): four queries in all."""
     rows = list(
         hosts.select_related("auth_state")
         .prefetch_related("recent_digests")
