@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from accounts.services import request_actor
 from core.admin import NoAddInlineMixin
 from core.admin import ReadOnlyAdmin as BaseReadOnlyAdmin
+from core.client_ip import client_ip
+from hosts.fleetadmin import services as fleet_services
 from hosts.models import (
     CanonicalAuth,
     ChatGptUsageSnapshot,
@@ -34,6 +37,7 @@ class HostAuthStateInline(NoAddInlineMixin, admin.StackedInline):
 
 class HostAuthDigestInline(NoAddInlineMixin, admin.TabularInline):
     model = HostAuthDigest
+    can_delete = False  # POST /admin/hosts/<id>/clear forgets them, audited
     readonly_fields = ("digest", "last_refresh", "seen_at")
 
 
@@ -53,7 +57,8 @@ class HostAdmin(admin.ModelAdmin):
     list_filter = ("status", "allow_roaming_ips")
     search_fields = ("fqdn", "owner", "bound_ip", "api_key_hint")
     # Owner, status, roaming and the bound IP (clear it to let the host bind afresh) are the
-    # operator's to change; the key is registered and rotated through /admin/hosts/register.
+    # operator's to change, each through its audited service (hosts.fleetadmin.services); the
+    # key is registered and rotated through /admin/hosts/register.
     fields = (
         "fqdn",
         "owner",
@@ -82,6 +87,30 @@ class HostAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # a host without its one-time plaintext key would be unusable
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Never a plain `save()`: each changed field goes through its audited service."""
+        changes = {
+            field: form.cleaned_data[field]
+            for field in form.changed_data
+            if field in fleet_services.OPERATOR_FIELDS
+        }
+        if changes:
+            fleet_services.host_fields_set(
+                host_id=obj.pk,
+                changes=changes,
+                actor=request_actor(request) or "staff",
+                ip=client_ip(request),
+            )
+
+    def delete_model(self, request, obj) -> None:
+        fleet_services.host_delete(
+            host_id=obj.pk, actor=request_actor(request) or "staff", ip=client_ip(request)
+        )
+
+    def delete_queryset(self, request, queryset) -> None:
+        for host in queryset:
+            self.delete_model(request, host)
 
 
 @admin.register(CanonicalAuth)

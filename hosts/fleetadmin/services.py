@@ -1,9 +1,12 @@
-"""Writes of the fleet admin routes: a host's roaming flag, status, auth state, deletion.
+"""Writes of the fleet admin routes (and Django admin): a host's owner, roaming flag, status,
+IP binding, auth state, deletion.
 
 Keyword-only, one transaction each, the audit event (with the admin actor) inside it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -22,54 +25,65 @@ def _locked_host(host_id: int) -> Host:
     return host
 
 
-def _host_field_set(
-    *, host_id: int, field: str, value: object, action: str, key: str, actor: str, ip: str | None
-) -> Host:
-    """Set one operator-owned field of a host, audited (`key`: the value, and the previous one)."""
-    with transaction.atomic():
-        host = _locked_host(host_id)
-        previous = getattr(host, field)
-        setattr(host, field, value)
-        host.save(update_fields=[field, "updated_at"])
-        audit_record(
-            action=action,
-            actor=actor,
-            ip=ip,
-            meta={"host_id": host.pk, "fqdn": host.fqdn, key: value, "previous": previous},
+# An operator-owned field of a host → (the audit action of a change, the meta key of its value).
+OPERATOR_FIELDS = {
+    "owner": ("host.owner", "owner"),
+    "status": ("host.status", "status"),
+    "allow_roaming_ips": ("host.roaming", "allow"),
+    "bound_ip": ("host.bind_ip", "bound_ip"),
+}
+
+
+def _operator_value(field: str, value: Any) -> Any:
+    if field not in OPERATOR_FIELDS:
+        raise ApplicationError(
+            "Validation failed.", status_code=422, fields={field: "Not an operator-owned field."}
         )
-    return host
-
-
-def host_roaming_set(*, host_id: int, allow: bool, actor: str, ip: str | None = None) -> Host:
-    """Allow (or stop) the host's key from new IPs; it rebinds to each new IP while allowed."""
-    return _host_field_set(
-        host_id=host_id,
-        field="allow_roaming_ips",
-        value=allow,
-        action="host.roaming",
-        key="allow",
-        actor=actor,
-        ip=ip,
-    )
-
-
-def host_status_set(*, host_id: int, status: str, actor: str, ip: str | None = None) -> Host:
-    """`active` or `disabled`; a disabled host's key answers 403 `Host is disabled`."""
-    if status not in HostStatus.values:
+    if field == "status" and value not in HostStatus.values:
         raise ApplicationError(
             "Validation failed.",
             status_code=422,
             fields={"status": f"Must be one of {', '.join(HostStatus.values)}."},
         )
-    return _host_field_set(
-        host_id=host_id,
-        field="status",
-        value=status,
-        action="host.status",
-        key="status",
-        actor=actor,
-        ip=ip,
+    if field == "bound_ip":
+        return value or None  # cleared: the host's next call binds afresh
+    return value
+
+
+def host_fields_set(
+    *, host_id: int, changes: dict[str, Any], actor: str, ip: str | None = None
+) -> Host:
+    """Set operator-owned fields of a host (OPERATOR_FIELDS) in one transaction, each change
+    audited with its value and the previous one. The admin routes set one; Django admin's host
+    form the ones it changed."""
+    cleaned = {field: _operator_value(field, value) for field, value in changes.items()}
+    with transaction.atomic():
+        host = _locked_host(host_id)
+        for field, value in cleaned.items():
+            action, key = OPERATOR_FIELDS[field]
+            previous = getattr(host, field)
+            setattr(host, field, value)
+            audit_record(
+                action=action,
+                actor=actor,
+                ip=ip,
+                meta={"host_id": host.pk, "fqdn": host.fqdn, key: value, "previous": previous},
+            )
+        if cleaned:
+            host.save(update_fields=[*cleaned, "updated_at"])
+    return host
+
+
+def host_roaming_set(*, host_id: int, allow: bool, actor: str, ip: str | None = None) -> Host:
+    """Allow (or stop) the host's key from new IPs; it rebinds to each new IP while allowed."""
+    return host_fields_set(
+        host_id=host_id, changes={"allow_roaming_ips": allow}, actor=actor, ip=ip
     )
+
+
+def host_status_set(*, host_id: int, status: str, actor: str, ip: str | None = None) -> Host:
+    """`active` or `disabled`; a disabled host's key answers 403 `Host is disabled`."""
+    return host_fields_set(host_id=host_id, changes={"status": status}, actor=actor, ip=ip)
 
 
 def host_auth_clear(*, host_id: int, actor: str, ip: str | None = None) -> Host:
