@@ -9,6 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 
+from core.client_ip import mtls_header_present as mtls_header_present  # the former home
 from core.client_ip import mtls_verified
 from core.principals import Principal
 

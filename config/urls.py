@@ -3,12 +3,15 @@ from django.urls import include, path
 
 from accounts.views import health
 from core import converters
+from core.apidocs import DocsView, SchemaView
 
 converters.register()  # `<id:...>` in the apps' URL modules
 
 urlpatterns = [
     path("health", health, name="health"),
     path("django-admin/", admin.site.urls),
+    path("api/schema", SchemaView.as_view(), name="api-schema"),
+    path("api/docs", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.urls")),
     path("", include("usage.urls")),
     path("", include("embed.urls")),

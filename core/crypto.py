@@ -37,3 +37,14 @@ def decrypt_text(ciphertext: str) -> str:
         raise DecryptionError(
             "Stored secret cannot be decrypted with FIELD_ENCRYPTION_KEY."
         ) from exc
+
+
+def reencrypt_text(ciphertext: str) -> str:
+    """The same plaintext under the first FIELD_ENCRYPTION_KEY (key rotation): any key may have
+    encrypted `ciphertext`."""
+    try:
+        return _current().rotate(ciphertext.encode("ascii")).decode("ascii")
+    except InvalidToken as exc:
+        raise DecryptionError(
+            "Stored secret cannot be decrypted with FIELD_ENCRYPTION_KEY."
+        ) from exc

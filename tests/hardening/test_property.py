@@ -49,6 +49,8 @@ NON_JSON_OK = {
     "wrapper/download",
     "api/usage/stream",
     "embed/stream",
+    "api/schema",  # the OpenAPI description (YAML unless JSON is asked for)
+    "api/docs",  # Swagger UI, an HTML page for admins
 }
 # Every field name our bodies use, so generated objects reach past "unknown field" checks.
 FIELD_NAMES = [
