@@ -122,8 +122,11 @@ def peer_is_unix_socket(request: AnyRequest) -> bool:
 
 def from_trusted_proxy(request: AnyRequest) -> bool:
     """True when the direct peer is a trusted proxy (so its forwarded headers may be believed)."""
+    unix, networks = _trust(tuple(settings.TRUSTED_PROXIES))
     if peer_is_unix_socket(request):
-        return unix_socket_trusted()
+        return unix
+    if not networks:
+        return False  # the default: no address to parse, every request
     return is_trusted_proxy(normalise_ip(request.META.get("REMOTE_ADDR", "")))
 
 
