@@ -49,7 +49,9 @@ def read_kept_secret(name: str, folder: Path) -> str | None:
     return value or None
 
 
-def ensure_secret(name: str, folder: Path) -> tuple[str, bool]:
+def ensure_secret(
+    name: str, folder: Path, generator: Callable[[], str] | None = None
+) -> tuple[str, bool]:
     """The kept secret, generated first when there is none; returns (value, generated)."""
     kept = read_kept_secret(name, folder)
     if kept is not None:
@@ -60,7 +62,7 @@ def ensure_secret(name: str, folder: Path) -> tuple[str, bool]:
     temporary = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(GENERATORS[name]() + "\n")
+        handle.write((generator or GENERATORS[name])() + "\n")
     try:
         # link() fails when another process won the race; then its secret is the one to use.
         os.link(temporary, path)

@@ -112,6 +112,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+if env.str("GRIP_URL", default=""):
+    # request.grip: whether Pushpin signed the request, and the hold instructions as headers.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("core.middleware.RequestGuardMiddleware") + 1, "django_grip.GripMiddleware"
+    )
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -191,14 +196,19 @@ SSE_MIN_INTERVAL_MS = env.int("SSE_MIN_INTERVAL_MS", default=500)
 SSE_KEEPALIVE_SECONDS = env.float("SSE_KEEPALIVE_SECONDS", default=15.0)
 SSE_RETRY_MS = env.int("SSE_RETRY_MS", default=3000)
 EVENTSTREAM_ALLOW_ORIGINS: list[str] = []  # the embed views check origins themselves
+# Streams held by Pushpin (usage/live/grip.py): Pushpin's publish address and the key it signs
+# with, `http://127.0.0.1:5561?iss=pushpin&key=<secret>` (`make run-production` and deploy/ set
+# it; `python -m config.pushpin` writes Pushpin's side from it). Unset, the ASGI server streams.
+GRIP_URL = env.str("GRIP_URL", default="")
 if REDIS_URL:
     from redis.connection import parse_url
 
     # usage/live/ passes these straight to redis.Redis(**kwargs). The timeouts bound how long an
     # after-commit publish can wait on an unreachable Redis; `retry: None` turns off redis-py's
     # silent reconnect-with-backoff, which would both stall an ingest and hide from usage.live
-    # that its subscription was gone (and events with it).
-    EVENTSTREAM_REDIS = {
+    # that its subscription was gone (and events with it). Not EVENTSTREAM_REDIS: with that set,
+    # django-eventstream's send_event publishes to Redis before Pushpin, for no reader.
+    LIVE_REDIS = {
         **parse_url(REDIS_URL),
         "socket_connect_timeout": 2,
         "socket_timeout": 2,

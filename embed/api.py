@@ -30,6 +30,7 @@ from embed.access import (
 )
 from embed.models import EmbedOrigin
 from usage.aggregation import UsageFilter
+from usage.live import grip
 from usage.live.views import stream_response
 from usage.selectors import totals
 from usage.serializers import totals_body
@@ -108,5 +109,12 @@ class EmbedTotalsApi(EmbedApi):
 
 
 class EmbedStreamApi(EmbedApi):
+    def dispatch(self, request, *args, **kwargs):
+        if request.method != "OPTIONS" and grip.grip_mode():
+            early = grip.stream_gate(request)  # Pushpin's follow-ups carry no token or Origin
+            if early is not None:
+                return early
+        return super().dispatch(request, *args, **kwargs)
+
     def get(self, request):
         return stream_response(request)

@@ -114,7 +114,7 @@ print(json.dumps({
     "DASHBOARD_ADMIN_KEY": s.DASHBOARD_ADMIN_KEY,
     "DATABASE": {k: str(v) for k, v in s.DATABASES["default"].items() if k in ("ENGINE", "NAME")},
     "CACHE": s.CACHES["default"]["BACKEND"],
-    "EVENTSTREAM_REDIS": getattr(s, "EVENTSTREAM_REDIS", None),
+    "LIVE_REDIS": getattr(s, "LIVE_REDIS", None),
     "ALLOWED_HOSTS": s.ALLOWED_HOSTS,
     "SESSION_COOKIE_SECURE": s.SESSION_COOKIE_SECURE,
     "CSRF_COOKIE_SECURE": s.CSRF_COOKIE_SECURE,
@@ -165,7 +165,7 @@ def test_it_has_secure_zero_setup_defaults(tmp_path):
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(tmp_path / "tokenfleet.sqlite3"),
     }
-    assert loaded["CACHE"].endswith("LocMemCache") and loaded["EVENTSTREAM_REDIS"] is None
+    assert loaded["CACHE"].endswith("LocMemCache") and loaded["LIVE_REDIS"] is None
     assert loaded["ALLOWED_HOSTS"] == ["localhost", "127.0.0.1", "[::1]"]
     assert loaded["TRUSTED_PROXIES"] == []  # nothing trusted until the operator says so
     assert loaded["USAGE_API_PUBLIC"] is True
@@ -185,7 +185,7 @@ def test_it_follows_the_public_url_for_host_and_cookies(tmp_path):
 def test_it_uses_redis_for_cache_and_live_events_when_redis_url_is_set(tmp_path):
     loaded = load_settings(tmp_path, REDIS_URL="redis://127.0.0.1:6379/5", **SECRETS)
     assert loaded["CACHE"].endswith("RedisCache")
-    assert loaded["EVENTSTREAM_REDIS"]["db"] == 5
+    assert loaded["LIVE_REDIS"]["db"] == 5
 
 
 @pytest.mark.parametrize(

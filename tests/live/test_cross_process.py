@@ -1,4 +1,4 @@
-"""Live events across processes through Redis (EVENTSTREAM_REDIS): other servers, commands,
+"""Live events across processes through Redis (LIVE_REDIS): other servers, commands,
 and a Redis that goes away and comes back."""
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ def test_it_retries_a_failed_computation_and_gets_the_change_out(monkeypatch, ca
 
 def test_it_delivers_an_announcement_from_another_thread_without_redis(settings):
     """The zero-setup path: the announcement wakes this process's hub on its own loop."""
-    settings.EVENTSTREAM_REDIS = None
+    settings.LIVE_REDIS = None
 
     async def scenario():
         totals = FakeTotals()
@@ -226,7 +226,7 @@ def _closed_port() -> int:
 def test_it_never_fails_an_ingest_when_redis_is_unreachable(
     settings, caplog, django_capture_on_commit_callbacks
 ):
-    settings.EVENTSTREAM_REDIS = {
+    settings.LIVE_REDIS = {
         "host": "127.0.0.1",
         "port": _closed_port(),
         "socket_connect_timeout": 1,

@@ -2,7 +2,7 @@
 
 Ingest side (any process: ASGI worker, management command): the `usage_changed` receiver runs
 after the commit and nudges every hub (channel.py): on our Redis pub/sub channel when
-`EVENTSTREAM_REDIS` is set, so every process hears it, else straight to this process's hubs (the
+`LIVE_REDIS` is set, so every process hears it, else straight to this process's hubs (the
 zero-setup single worker). Failures are logged, never raised, so an ingest never fails because of
 the live channel.
 

@@ -1,6 +1,6 @@
 """The ingest side of live updates: after a commit, nudge every worker's hub to re-read totals.
 
-With `EVENTSTREAM_REDIS` the nudge is published on our own Redis pub/sub channel (every process
+With `LIVE_REDIS` the nudge is published on our own Redis pub/sub channel (every process
 and server subscribed to it hears it); without, it goes straight to the hubs of this process
 (the zero-setup single worker). See NOTES.md in this package for why this part is ours and not
 django-eventstream's.
@@ -37,7 +37,7 @@ def channel_name() -> str:
 
 
 def redis_configured() -> bool:
-    return bool(getattr(settings, "EVENTSTREAM_REDIS", None))
+    return bool(getattr(settings, "LIVE_REDIS", None))
 
 
 @lru_cache(maxsize=4)
@@ -46,8 +46,8 @@ def _client(options: tuple[tuple[str, Any], ...]) -> redis.Redis:
 
 
 def redis_client() -> redis.Redis:
-    """A pooled client for publishing, built from EVENTSTREAM_REDIS (timeouts, no retries)."""
-    return _client(tuple(sorted(settings.EVENTSTREAM_REDIS.items())))
+    """A pooled client for publishing, built from LIVE_REDIS (timeouts, no retries)."""
+    return _client(tuple(sorted(settings.LIVE_REDIS.items())))
 
 
 def local_hub_add(hub: TotalsHub) -> None:
@@ -65,8 +65,16 @@ def change_announce() -> bool:
 
     A refused or reset connection is tried once more at once: it may only have been a pooled
     connection that Redis had closed, and a Redis that is down refuses again immediately. A
-    timeout is not retried; EVENTSTREAM_REDIS bounds how long an unresponsive Redis can hold
-    the ingest that committed."""
+    timeout is not retried; LIVE_REDIS bounds how long an unresponsive Redis can hold
+    the ingest that committed.
+
+    With Pushpin in front (GRIP_URL) no process holds a stream: this process's publisher reads
+    the totals and publishes them to Pushpin (grip.py), and no nudge goes through Redis."""
+    if settings.GRIP_URL:
+        from usage.live.grip import grip_publisher
+
+        grip_publisher().changed()
+        return True
     if not redis_configured():
         with _local_lock:
             hubs = list(_local_hubs)

@@ -208,7 +208,7 @@ class TotalsHub:
         while not self._stopped:
             # No silent reconnects inside redis-py: a lost link must surface here, because
             # whatever was published meanwhile is lost and has to be made good.
-            client = Redis(**{**settings.EVENTSTREAM_REDIS, "retry": None})
+            client = Redis(**{**settings.LIVE_REDIS, "retry": None})
             pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(channel_name())

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.db import connections
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse
 from rest_framework.views import APIView
 
 from accounts.authentication import QueryTokenAuthentication
 from accounts.permissions import UsageReadAccess
 from core.negotiation import JsonErrorNegotiation
 from embed.access import EmbedTokenUsageRule
+from usage.live import grip
 from usage.live.hub import totals_stream
 from usage.live.slots import SlotStreamingResponse, stream_admit
 
@@ -24,8 +25,12 @@ def release_db_connections() -> None:
             connection.close()
 
 
-def stream_response(request) -> StreamingHttpResponse:
-    """The totals stream for an authorised request, within the client's stream slots."""
+def stream_response(request) -> HttpResponse:
+    """The totals stream for an authorised request: held by Pushpin when GRIP_URL is set (it
+    enforces no per-client stream count: no process of ours sees the streams end), else served
+    here within the client's stream slots."""
+    if grip.grip_mode():
+        return grip.hold_response(request)
     slots = stream_admit(request)
     release_db_connections()
     response = SlotStreamingResponse(totals_stream(), content_type="text/event-stream", slots=slots)
@@ -42,6 +47,13 @@ class UsageStreamApi(APIView):
     authentication_classes = [QueryTokenAuthentication]
     permission_classes = [UsageReadAccess, EmbedTokenUsageRule]
     content_negotiation_class = JsonErrorNegotiation
+
+    def dispatch(self, request, *args, **kwargs):
+        if grip.grip_mode():
+            early = grip.stream_gate(request)  # before authentication: see grip.py
+            if early is not None:
+                return early
+        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request):
         return stream_response(request)
