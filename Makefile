@@ -5,8 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BIND ?= 127.0.0.1:8000
 WORKERS ?= 1
+# make run-production: gunicorn's private address behind Pushpin, and threads per worker.
+APP_BIND ?= 127.0.0.1:8001
+THREADS ?= 8
 
-.PHONY: install run test lint fmt migrate clean openapi
+.PHONY: install run run-production test lint fmt migrate clean openapi
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +36,22 @@ run: install
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py runner --parent-pid $$$$ & \
 	exec $(VENV)/bin/gunicorn -c config/gunicorn.conf.py --bind $(BIND) --workers $(WORKERS)
+
+# What deploy/ runs, on loopback: Pushpin on BIND holds every SSE stream (its config generated
+# by config/pushpin.py from GRIP_URL, or from a key kept in DATA_DIR) and forwards everything
+# else to gunicorn's threaded WSGI worker on APP_BIND; the runner beside them. All three stop
+# together, as in `make run`. WORKERS > 1 needs REDIS_URL.
+run-production: install
+	@command -v pushpin >/dev/null 2>&1 || { echo "make run-production needs Pushpin: apt-get install pushpin (Debian's package). make run needs no other service."; exit 1; }
+	@$(PY) -m config.bootstrap
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	@GRIP_URL="$$($(PY) -m config.pushpin url)" || exit 1; export GRIP_URL; \
+	export TRUSTED_PROXIES="$${TRUSTED_PROXIES:-127.0.0.1/32,::1/128}"; \
+	$(PY) -m config.pushpin run --bind $(BIND) --origin $(APP_BIND) --parent-pid $$$$ & \
+	$(PY) manage.py runner --parent-pid $$$$ & \
+	exec $(VENV)/bin/gunicorn -c config/gunicorn.conf.py --worker-class gthread \
+		--threads $(THREADS) --bind $(APP_BIND) --workers $(WORKERS) config.wsgi:application
 
 # mypy's Django plugin loads config.settings: placeholders for the secrets it requires, and an
 # in-memory database so linting touches no data directory.

@@ -5,8 +5,9 @@ Pushpin itself, started and stopped with the server.
         The GRIP_URL the app publishes to and verifies Pushpin's signature with: GRIP_URL from the
         environment, else `http://127.0.0.1:5561?iss=pushpin&key=<key>` with a key generated once
         into DATA_DIR/grip_key (mode 0600) and reused.
-    python -m config.pushpin write --bind 127.0.0.1:8000 --origin 127.0.0.1:8001 --dir DIR
-        Writes DIR/pushpin.conf and DIR/routes (deploy/ runs this from its unit).
+    python -m config.pushpin write --bind 127.0.0.1:8000 --origin 127.0.0.1:8001 [--dir DIR]
+        Writes DIR/pushpin.conf and DIR/routes (default DIR: DATA_DIR/pushpin); deploy/ runs
+        this before Pushpin starts.
     python -m config.pushpin run ... [--parent-pid PID]
         Writes them and runs `pushpin --config DIR/pushpin.conf` until a signal, or until PID is
         no longer its parent (`make run-production` passes the shell that becomes gunicorn).
@@ -198,7 +199,7 @@ def routes_text(origin: str) -> str:
 
 
 def write(args, grip: Grip) -> Path:
-    folder = Path(args.dir).absolute()
+    folder = Path(args.dir).absolute() if args.dir else bootstrap.data_dir() / "pushpin"
     rundir, logdir = folder / "run", folder / "log"
     for path in (folder, rundir, logdir):
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -260,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         command = commands.add_parser(name)
         command.add_argument("--bind", required=True, help="where clients connect (addr:port)")
         command.add_argument("--origin", required=True, help="the app server (addr:port)")
-        command.add_argument("--dir", required=True, help="for pushpin.conf, routes, run/, log/")
+        command.add_argument(
+            "--dir", default=None, help="for pushpin.conf, routes, run/, log/ (DATA_DIR/pushpin)"
+        )
         command.add_argument(
             "--behind-proxy",
             action="store_true",

@@ -1,4 +1,8 @@
-"""WSGI entry point (no streaming: SSE needs the ASGI app)."""
+"""WSGI entry point: gunicorn's threaded worker behind Pushpin (`make run-production`, deploy/).
+
+It streams nothing itself: with GRIP_URL set the stream views answer at once and Pushpin holds
+the connection (usage/live/grip.py). Without GRIP_URL, serve config.asgi instead (`make run`).
+"""
 
 import os
 

@@ -115,6 +115,7 @@ print(json.dumps({
     "DATABASE": {k: str(v) for k, v in s.DATABASES["default"].items() if k in ("ENGINE", "NAME")},
     "CACHE": s.CACHES["default"]["BACKEND"],
     "LIVE_REDIS": getattr(s, "LIVE_REDIS", None),
+    "GRIP_MIDDLEWARE": "django_grip.GripMiddleware" in s.MIDDLEWARE,
     "ALLOWED_HOSTS": s.ALLOWED_HOSTS,
     "SESSION_COOKIE_SECURE": s.SESSION_COOKIE_SECURE,
     "CSRF_COOKIE_SECURE": s.CSRF_COOKIE_SECURE,
@@ -186,6 +187,12 @@ def test_it_uses_redis_for_cache_and_live_events_when_redis_url_is_set(tmp_path)
     loaded = load_settings(tmp_path, REDIS_URL="redis://127.0.0.1:6379/5", **SECRETS)
     assert loaded["CACHE"].endswith("RedisCache")
     assert loaded["LIVE_REDIS"]["db"] == 5
+
+
+def test_it_hands_streams_to_pushpin_only_when_grip_url_is_set(tmp_path):
+    assert load_settings(tmp_path, **SECRETS)["GRIP_MIDDLEWARE"] is False
+    grip = load_settings(tmp_path, GRIP_URL="http://127.0.0.1:5561?key=abc", **SECRETS)
+    assert grip["GRIP_MIDDLEWARE"] is True
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.live.server import LiveServer, run_manage, server_database, server_env
+from tests.live.pushpin import PushpinFront, grip_url, pushpin_required
+from tests.live.server import LiveServer, free_port, run_manage, server_database, server_env
 
 
 @pytest.fixture(scope="session")
@@ -40,4 +41,37 @@ def start_server(live_env, tmp_path):
 
     yield start
     for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def start_pushpin(live_env, tmp_path):
+    """`start_pushpin(workers=1, threads=4, **env)` → Pushpin in front of gunicorn's threaded
+    WSGI worker (GRIP_URL set for both), as `make run-production`; `.origin` is gunicorn."""
+    pushpin_required()
+    started: list[LiveServer] = []
+
+    def start(workers: int = 1, threads: int = 4, **env: str) -> PushpinFront:
+        index = len(started)
+        environment = {**live_env, "GRIP_URL": grip_url(free_port()), **env}
+        origin = LiveServer(
+            env=environment,
+            log_path=tmp_path / f"gunicorn-{index}.log",
+            workers=workers,
+            threads=threads,
+        )
+        started.append(origin)
+        origin.start()
+        front = PushpinFront(
+            env=environment,
+            log_path=tmp_path / f"pushpin-{index}.log",
+            origin=origin,
+            folder=tmp_path / f"pushpin-{index}",
+        )
+        started.append(front)
+        front.start()
+        return front
+
+    yield start
+    for server in reversed(started):
         server.stop()

@@ -149,6 +149,8 @@ class LiveServer:
     port: int = field(default_factory=free_port)
     workers: int = 0  # 0: plain uvicorn; n: gunicorn with n uvicorn workers (as `make run`)
     uvicorn_workers: int = 1  # uvicorn's own process manager, when workers is 0
+    # n > 0: gunicorn's threaded WSGI worker with n threads each (as `make run-production`)
+    threads: int = 0
     process: subprocess.Popen | None = None
 
     @property
@@ -156,6 +158,25 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
+        if self.threads:
+            return [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "-c",
+                "config/gunicorn.conf.py",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(self.threads),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(max(1, self.workers)),
+                "--graceful-timeout",
+                "2",
+                "config.wsgi:application",
+            ]
         if self.workers:
             return [
                 PYTHON,

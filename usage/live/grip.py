@@ -116,7 +116,7 @@ def hold_response(request, *, followup: bool = False) -> HttpResponse:
     subscriber = copy.copy(django_request)
     subscriber.user = AnonymousUser()
     response = events(subscriber, channels=[GRIP_CHANNEL])
-    instruct = django_request.grip.instruct
+    instruct = django_request.grip.instruct  # type: ignore[attr-defined]
     if instruct is None or response.status_code != 200:
         return response  # the library's own error answer (an SSE `stream-error`)
     instruct.set_keep_alive(

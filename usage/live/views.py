@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import connections
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from rest_framework.views import APIView
 
 from accounts.authentication import QueryTokenAuthentication
@@ -25,7 +25,7 @@ def release_db_connections() -> None:
             connection.close()
 
 
-def stream_response(request) -> HttpResponse:
+def stream_response(request) -> HttpResponse | StreamingHttpResponse:
     """The totals stream for an authorised request: held by Pushpin when GRIP_URL is set (it
     enforces no per-client stream count: no process of ours sees the streams end), else served
     here within the client's stream slots."""

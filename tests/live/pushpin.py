@@ -1,0 +1,65 @@
+"""Pushpin in front of a real gunicorn (threaded WSGI worker), as `make run-production` runs it.
+
+Pushpin's configuration comes from `python -m config.pushpin write`, the generator deploy/ and
+`make run-production` use, with every port free and every socket in the test's own directory.
+Without the `pushpin` binary the tests that need it are skipped, unless TOKENFLEET_REQUIRE_PUSHPIN
+is set (CI installs Debian's package and sets it, so a missing Pushpin fails there).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.live.server import PYTHON, ROOT, LiveServer
+
+PUSHPIN = shutil.which("pushpin")
+
+
+def pushpin_required() -> None:
+    if PUSHPIN is None:
+        if os.environ.get("TOKENFLEET_REQUIRE_PUSHPIN"):
+            pytest.fail("pushpin is not installed (apt-get install pushpin)")
+        pytest.skip("pushpin is not installed (apt-get install pushpin)")
+
+
+def grip_url(publish_port: int) -> str:
+    return f"http://127.0.0.1:{publish_port}?iss=pushpin&key=test-grip-key-{os.getpid()}-0123456789abcdef"
+
+
+@dataclass
+class PushpinFront(LiveServer):
+    """Pushpin on its own free port, routing to `origin`; `request`/`stream` go through it."""
+
+    origin: LiveServer | None = None
+    folder: Path = field(default_factory=Path)
+
+    def command(self) -> list[str]:
+        assert self.origin is not None and PUSHPIN is not None
+        subprocess.run(
+            [
+                PYTHON,
+                "-m",
+                "config.pushpin",
+                "write",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--origin",
+                f"127.0.0.1:{self.origin.port}",
+                "--dir",
+                str(self.folder),
+                "--log-level",
+                "1",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        return [PUSHPIN, "--config", str(self.folder / "pushpin.conf"), "--merge-output"]
