@@ -269,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
             action="store_true",
             help="nginx in front: keep its X-Forwarded-For/-Proto and append to them",
         )
-        command.add_argument("--log-level", type=int, default=2, help="2 = info, 1 = warnings")
+        command.add_argument(
+            "--log-level",
+            type=int,
+            default=int(os.environ.get("PUSHPIN_LOG_LEVEL") or 2),
+            help="2 = info (a line per request), 1 = warnings; default PUSHPIN_LOG_LEVEL or 2",
+        )
         if name == "run":
             command.add_argument("--parent-pid", type=int, default=None)
     args = parser.parse_args(argv)
