@@ -40,14 +40,15 @@ run: install
 # What deploy/ runs, on loopback: Pushpin on BIND holds every SSE stream (its config generated
 # by config/pushpin.py from GRIP_URL, or from a key kept in DATA_DIR) and forwards everything
 # else to gunicorn's threaded WSGI worker on APP_BIND; the runner beside them. All three stop
-# together, as in `make run`. WORKERS > 1 needs REDIS_URL.
+# together, as in `make run`. WORKERS > 1 needs REDIS_URL. Client addresses come from Pushpin's
+# X-Forwarded-For only with TRUSTED_PROXIES=127.0.0.1/32 (then every header a client sends through
+# Pushpin is believed, the mTLS one included: deploy/ has nginx in front, which sets it).
 run-production: install
 	@command -v pushpin >/dev/null 2>&1 || { echo "make run-production needs Pushpin: apt-get install pushpin (Debian's package). make run needs no other service."; exit 1; }
 	@$(PY) -m config.bootstrap
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
 	@GRIP_URL="$$($(PY) -m config.pushpin url)" || exit 1; export GRIP_URL; \
-	export TRUSTED_PROXIES="$${TRUSTED_PROXIES:-127.0.0.1/32,::1/128}"; \
 	$(PY) -m config.pushpin run --bind $(BIND) --origin $(APP_BIND) --parent-pid $$$$ & \
 	$(PY) manage.py runner --parent-pid $$$$ & \
 	exec $(VENV)/bin/gunicorn -c config/gunicorn.conf.py --worker-class gthread \
