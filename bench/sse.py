@@ -1,26 +1,37 @@
-"""Live-update latency: 1 000 SSE subscribers on one server, an ingest every 100 ms.
+"""Live-update latency: many SSE subscribers on one server, an ingest every 100 ms.
 
-Starts the server the way `make run` does (gunicorn, `config/gunicorn.conf.py`, uvicorn workers)
-with several workers and Redis on a spare loopback port, against a database made for the run:
-DATABASE_URL when it is set (PostgreSQL recommended; it is migrated and written to), else an
-SQLite file in a temporary directory. Opens the subscribers with asyncio streams, posts one
-message to `/api/ingest/messages` every 100 ms, and measures, for every subscriber and every
-ingest, the time from the ingest's response to the first `totals` event that includes it. Prints
-p50/p90/p99/max and the server's RSS (master plus workers, from /proc). Traffic stays on
-127.0.0.1; the server is stopped at the end. Prints figures; asserts nothing.
+Two ways of serving, against a database made for the run (DATABASE_URL when it is set,
+PostgreSQL recommended; it is migrated and written to; else an SQLite file in a temporary
+directory), with Redis:
 
-    REDIS_URL=redis://127.0.0.1:6379/2 .venv/bin/python bench/sse.py
+- default, as `make run` serves: gunicorn with `config/gunicorn.conf.py` and uvicorn workers;
+  every stream is held by a worker's event loop (threads per worker are printed: no thread per
+  stream);
+- `--pushpin`, as `make run-production` serves: Pushpin (its config from `python -m
+  config.pushpin write`) in front of gunicorn's threaded WSGI worker with GRIP_URL set;
+  subscribers and the ingester go through Pushpin, which holds every stream.
+
+Opens the subscribers (a light asyncio protocol each, so the client is not the bottleneck),
+posts one message to `/api/ingest/messages` every 100 ms, and measures, for every subscriber and
+every ingest, the time from the ingest's response to the first `totals` event that includes it.
+Prints p50/p90/p99/max, events missed, the server's RSS (gunicorn master plus workers) and
+Pushpin's (all its processes), from /proc. Raises its own open-files limit to the hard limit.
+Traffic stays on 127.0.0.1; everything started is stopped at the end. Asserts nothing.
+
+    REDIS_URL=redis://127.0.0.1:6379/2 .venv/bin/python bench/sse.py --subscribers 2000
     DATABASE_URL=postgres://root@127.0.0.1:5432/bench_live REDIS_URL=redis://127.0.0.1:6379/2 \\
-        .venv/bin/python bench/sse.py --subscribers 1000 --workers 4 --seconds 20
+        .venv/bin/python bench/sse.py --pushpin --subscribers 10000 --seconds 60
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -45,6 +56,7 @@ class Subscriber:
     events: int = 0
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     error: str | None = None
+    closed: bool = False
 
 
 # --- Server ----------------------------------------------------------------------------------
@@ -119,9 +131,29 @@ def worker_threads(master: int) -> list[int]:
     return [process_status(pid, "Threads") for pid in sorted(children(master))]
 
 
+def tree(pid: int) -> list[int]:
+    """pid and all its descendants."""
+    found = [pid]
+    for child in children(pid):
+        found += tree(child)
+    return found
+
+
+def tree_rss(pid: int) -> int:
+    return sum(process_status(each, "VmRSS") for each in tree(pid))
+
+
 @contextlib.contextmanager
-def running_server(env: dict[str, str], port: int, workers: int, log_path: Path):
+def running_server(
+    env: dict[str, str], port: int, workers: int, log_path: Path, *, threads: int = 0
+):
+    """gunicorn as `make run` starts it, or with `threads`, as `make run-production` does."""
     log = log_path.open("wb")
+    wsgi = (
+        ["--worker-class", "gthread", "--threads", str(threads), "config.wsgi:application"]
+        if threads
+        else []
+    )
     process = subprocess.Popen(
         [
             str(GUNICORN),
@@ -133,6 +165,7 @@ def running_server(env: dict[str, str], port: int, workers: int, log_path: Path)
             str(workers),
             "--access-logfile",
             "/dev/null",
+            *wsgi,
         ],
         cwd=ROOT,
         env=env,
@@ -145,6 +178,50 @@ def running_server(env: dict[str, str], port: int, workers: int, log_path: Path)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        log.close()
+
+
+@contextlib.contextmanager
+def running_pushpin(env: dict[str, str], front: int, origin: int, folder: Path):
+    """Pushpin on `front` routing to `origin`, configured by config/pushpin.py from GRIP_URL."""
+    subprocess.run(
+        [
+            str(PYTHON),
+            "-m",
+            "config.pushpin",
+            "write",
+            "--bind",
+            f"127.0.0.1:{front}",
+            "--origin",
+            f"127.0.0.1:{origin}",
+            "--dir",
+            str(folder),
+            "--log-level",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    log = (folder / "pushpin.log").open("wb")
+    process = subprocess.Popen(
+        ["pushpin", "--config", str(folder / "pushpin.conf"), "--merge-output"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -277,46 +354,70 @@ class Ingester:
 # --- Subscribers ------------------------------------------------------------------------------
 
 
-async def subscribe(port: int, subscriber: Subscriber, stop: asyncio.Event) -> None:
-    writer = None
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(
-            b"GET /api/usage/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Accept: text/event-stream\r\n\r\n"
-        )
-        await writer.drain()
-        status, _headers = await read_head(reader)
-        if status != 200:
-            raise RuntimeError(f"stream answered {status}")
-        buffer = b""
-        async for chunk in chunks(reader):
-            buffer += chunk
-            while b"\n\n" in buffer:
-                frame, buffer = buffer.split(b"\n\n", 1)
-                arrived = time.monotonic()
-                if b"event: totals" not in frame:
-                    continue
-                data = frame.split(b"data: ", 1)[1].split(b"\n", 1)[0]
-                messages = json.loads(data)["totals"]["messages"]
-                subscriber.seen.setdefault(messages, arrived)
-                subscriber.events += 1
-                subscriber.connected.set()
-            if stop.is_set():
+MESSAGES = re.compile(rb'"messages":(\d+)')
+
+
+class StreamProtocol(asyncio.Protocol):
+    """One subscriber: notes when each `totals` value first arrived, and nothing else.
+
+    The body is chunked; chunk-size lines never contain `"messages":`, and an event is only
+    read once its closing blank line has arrived, so a frame split across reads is not lost."""
+
+    REQUEST = (
+        b"GET /api/usage/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+    )
+
+    def __init__(self, subscriber: Subscriber) -> None:
+        self.subscriber = subscriber
+        self.buffer = b""
+        self.head = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.write(self.REQUEST)
+
+    def data_received(self, data: bytes) -> None:
+        arrived = time.monotonic()
+        buffer = self.buffer + data
+        if not self.head:
+            if b"\r\n\r\n" not in buffer:
+                self.buffer = buffer
                 return
-    except (OSError, RuntimeError, ValueError, asyncio.IncompleteReadError) as exc:
-        if not stop.is_set():
-            subscriber.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        subscriber.connected.set()
-        if writer is not None:
-            writer.close()
+            head, buffer = buffer.split(b"\r\n\r\n", 1)
+            status = head.split(b" ", 2)[1]
+            if status != b"200":
+                self.fail(f"stream answered {status.decode()}")
+                return
+            self.head = True
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
+            self.buffer = buffer
+            return
+        complete, self.buffer = buffer[: end + 2], buffer[end + 2 :]
+        subscriber = self.subscriber
+        for found in MESSAGES.finditer(complete):
+            subscriber.seen.setdefault(int(found.group(1)), arrived)
+            subscriber.events += 1
+            subscriber.connected.set()
+
+    def fail(self, error: str) -> None:
+        self.subscriber.error = error
+        self.subscriber.connected.set()
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc) -> None:
+        self.subscriber.closed = True
+        self.subscriber.connected.set()
 
 
 async def run(args) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = min(hard, max(soft, args.subscribers * 2 + 256))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    # Children inherit it: Pushpin's condure holds one descriptor per subscriber too.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.subscribers * 1.1 + 256 > hard:
+        print(f"warning: the open-files limit is {hard}; {args.subscribers} may not all connect")
 
     with tempfile.TemporaryDirectory(prefix="bench-sse-") as tmp:
         data_dir = Path(tmp)
@@ -325,29 +426,62 @@ async def run(args) -> None:
         manage(env, "migrate", "--noinput")
         token = manage(env, "issue_token", "--user", "bench", "--scope", "ingest").split()[-1]
         port = free_port()
-        with running_server(env, port, args.workers, data_dir / "server.log") as process:
-            await wait_healthy(port, process)
-            await measure(args, port, token, process.pid)
-            log_tail = (data_dir / "server.log").read_bytes()[-2000:].decode("utf-8", "replace")
+        if not args.pushpin:
+            with running_server(env, port, args.workers, data_dir / "server.log") as process:
+                await wait_healthy(port, process)
+                await measure(args, port, token, process.pid, None)
+        else:
+            front = free_port()
+            env["GRIP_URL"] = (
+                f"http://127.0.0.1:{free_port()}?iss=pushpin&key={uuid.uuid4().hex * 2}"
+            )
+            with running_server(
+                env, port, args.workers, data_dir / "server.log", threads=args.threads
+            ) as process:
+                await wait_healthy(port, process)
+                with running_pushpin(env, front, port, data_dir / "pushpin") as pushpin:
+                    await wait_healthy(front, pushpin)
+                    await measure(args, front, token, process.pid, pushpin.pid)
+        log_tail = (data_dir / "server.log").read_bytes()[-2000:].decode("utf-8", "replace")
         if args.show_log:
             print(log_tail)
 
 
-async def measure(args, port: int, token: str, master: int) -> None:
-    stop = asyncio.Event()
+def first_arrivals(seen: dict[int, float]) -> tuple[list[int], list[float]]:
+    """Counts in order, and for each the earliest arrival of that count or any later one."""
+    counts = sorted(seen)
+    earliest = [0.0] * len(counts)
+    best = float("inf")
+    for index in range(len(counts) - 1, -1, -1):
+        best = min(best, seen[counts[index]])
+        earliest[index] = best
+    return counts, earliest
+
+
+async def measure(args, port: int, token: str, master: int, pushpin: int | None) -> None:
+    loop = asyncio.get_running_loop()
     subscribers = [Subscriber() for _ in range(args.subscribers)]
-    gate = asyncio.Semaphore(100)  # connect in waves, not one SYN flood
+    transports: list[asyncio.BaseTransport] = []
+    gate = asyncio.Semaphore(200)  # connect in waves, not one SYN flood
 
     async def start(subscriber: Subscriber) -> None:
         async with gate:
-            tasks.append(asyncio.create_task(subscribe(port, subscriber, stop)))
-            await asyncio.wait_for(subscriber.connected.wait(), timeout=60)
+            try:
+                transport, _protocol = await loop.create_connection(
+                    lambda: StreamProtocol(subscriber), "127.0.0.1", port
+                )
+            except OSError as exc:
+                subscriber.error = f"{type(exc).__name__}: {exc}"
+                return
+            transports.append(transport)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(subscriber.connected.wait(), timeout=60)
 
-    tasks: list[asyncio.Task] = []
     idle_master, idle_workers = server_rss(master)
+    idle_pushpin = tree_rss(pushpin) if pushpin else 0
     idle_threads = worker_threads(master)
     connect_started = time.monotonic()
-    await asyncio.gather(*(start(s) for s in subscribers), return_exceptions=True)
+    await asyncio.gather(*(start(s) for s in subscribers))
     connect_seconds = time.monotonic() - connect_started
     failed = [s for s in subscribers if s.error or not s.seen]
     print(
@@ -356,8 +490,10 @@ async def measure(args, port: int, token: str, master: int) -> None:
     )
     if failed:
         print("first failures:", {s.error for s in failed[:5]})
+    await asyncio.sleep(3)  # Pushpin's recovery requests after it subscribed, the first frames
     base = max(max(s.seen) for s in subscribers if s.seen)
     master_rss, worker_rss = server_rss(master)
+    connected_pushpin = tree_rss(pushpin) if pushpin else 0
     threads = worker_threads(master)
 
     ingester = Ingester(port, token)
@@ -371,30 +507,38 @@ async def measure(args, port: int, token: str, master: int) -> None:
         next_tick += args.every
         await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
     ingester.close()
-    await asyncio.sleep(args.interval_ms / 1000 * 2 + 2)  # the trailing events
+    await asyncio.sleep(args.interval_ms / 1000 * 2 + 3)  # the trailing events
     master_rss_after, worker_rss_after = server_rss(master)
-    stop.set()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    after_pushpin = tree_rss(pushpin) if pushpin else 0
+    closed = sum(1 for s in subscribers if s.closed)
+    for transport in transports:
+        transport.abort()
 
     latencies: list[float] = []
     early = missed = 0
     for subscriber in subscribers:
-        arrivals = sorted(subscriber.seen.items())
+        if not subscriber.seen:
+            missed += len(responses)
+            continue
+        counts, earliest = first_arrivals(subscriber.seen)
         for messages, responded in responses:
-            arrival = next((at for count, at in arrivals if count >= messages), None)
-            if arrival is None:
+            index = bisect.bisect_left(counts, messages)
+            if index == len(counts):
                 missed += 1
                 continue
-            delay = arrival - responded
+            delay = earliest[index] - responded
             if delay < 0:
                 early += 1  # the event overtook the HTTP response; counts as 0
             latencies.append(max(0.0, delay))
     events = [s.events for s in subscribers]
+    serving = (
+        f"Pushpin + gunicorn gthread ({args.workers} workers x {args.threads} threads)"
+        if pushpin
+        else f"gunicorn + {args.workers} uvicorn workers"
+    )
     print(
         f"{len(responses)} ingests in {args.seconds:.0f}s (every {args.every * 1000:.0f} ms), "
-        f"{args.workers} workers, SSE_MIN_INTERVAL_MS={args.interval_ms}"
+        f"{serving}, SSE_MIN_INTERVAL_MS={args.interval_ms}; streams closed early: {closed}"
     )
     print(
         f"events per subscriber: min {min(events)}, max {max(events)}; "
@@ -408,6 +552,12 @@ async def measure(args, port: int, token: str, master: int) -> None:
         f"max {max(latencies) * 1000:.0f} ms"
     )
     print(f"threads per worker: {idle_threads} idle, {threads} with every subscriber connected")
+    if pushpin:
+        print(
+            f"Pushpin RSS (all its processes): {idle_pushpin / 1024:.0f} MiB idle, "
+            f"{connected_pushpin / 1024:.0f} MiB connected, {after_pushpin / 1024:.0f} MiB after"
+        )
+    print(f"load average: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     for label, master_kib, workers_kib in (
         ("idle, before subscribers", idle_master, idle_workers),
         ("connected, before ingest", master_rss, worker_rss),
@@ -430,6 +580,8 @@ def main() -> None:
         "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/2")
     )
     parser.add_argument("--show-log", action="store_true", help="print the server log's tail")
+    parser.add_argument("--pushpin", action="store_true", help="serve as make run-production")
+    parser.add_argument("--threads", type=int, default=4, help="per gthread worker (--pushpin)")
     args = parser.parse_args()
     args.interval_ms = int(os.environ.get("SSE_MIN_INTERVAL_MS", "500"))
     asyncio.run(run(args))

@@ -1,14 +1,18 @@
 """How long other requests wait while many SSE streams close at once.
 
 Starts the server the way `make run` does (gunicorn, `config/gunicorn.conf.py`, the uvicorn
-worker) on a spare loopback port against an SQLite file in a temporary directory (or
-DATABASE_URL), opens `--streams` anonymous `/api/usage/stream` connections, then, with a prober
-in a separate process calling `/health` every 50 ms, drops every stream at once (RST, as a lost
-network or a restarted proxy does). Prints the prober's latency before the drop (the floor) and
-its worst latency in the 8 s after, and their ratio. The per-client stream limits are raised for
-the run (every bench client is one IP). Prints figures; asserts nothing.
+worker), or with `--pushpin` the way `make run-production` does (Pushpin in front of gunicorn's
+threaded WSGI worker; streams and probes go through Pushpin), on a spare loopback port against
+an SQLite file in a temporary directory (or DATABASE_URL), opens `--streams` anonymous
+`/api/usage/stream` connections, then, with a prober in a separate process calling `/health`
+every 50 ms, drops every stream at once (RST, as a lost network or a restarted proxy does).
+Prints the prober's latency before the drop (the floor) and its worst latency in the 8 s after,
+and their ratio. The per-client stream limits are raised for the run (every bench client is one
+IP), and the open-files limit to its hard limit. Prints figures; asserts nothing.
 
     .venv/bin/python bench/stream_close.py --streams 2000
+    .venv/bin/python bench/stream_close.py --pushpin --workers 4 --streams 10000 \\
+        --redis-url redis://127.0.0.1:6379/2
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import time
 from pathlib import Path
 
 from _common import free_port, percentile
-from sse import ROOT, manage, running_server, server_environment, wait_healthy
+from sse import ROOT, manage, running_pushpin, running_server, server_environment, wait_healthy
 
 PROBER = r"""
 import http.client, json, sys, time
@@ -96,9 +100,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--samples", action="store_true", help="print every probe")
+    parser.add_argument("--pushpin", action="store_true", help="serve as make run-production")
+    parser.add_argument("--threads", type=int, default=4, help="per gthread worker (--pushpin)")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.streams * 2 + 256)), hard))
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # Pushpin inherits it too
     with tempfile.TemporaryDirectory(prefix="bench-close-") as tmp:
         data_dir = Path(tmp)
         env = server_environment(args, data_dir)
@@ -107,9 +113,20 @@ def main() -> None:
         print(f"database: {env['DATABASE_URL'].split('@')[-1]}, workers: {args.workers}")
         manage(env, "migrate", "--noinput")
         port = free_port()
-        with running_server(env, port, args.workers, data_dir / "server.log") as process:
+        if not args.pushpin:
+            with running_server(env, port, args.workers, data_dir / "server.log") as process:
+                asyncio.run(wait_healthy(port, process))
+                asyncio.run(measure(port, args.streams, before=2.0, after=8.0))
+            return
+        # Pushpin holds the streams and the prober goes through it, as clients would.
+        front = free_port()
+        env["GRIP_URL"] = f"http://127.0.0.1:{free_port()}?iss=pushpin&key={'k' * 40}"
+        log = data_dir / "server.log"
+        with running_server(env, port, args.workers, log, threads=args.threads) as process:
             asyncio.run(wait_healthy(port, process))
-            asyncio.run(measure(port, args.streams, before=2.0, after=8.0))
+            with running_pushpin(env, front, port, data_dir / "pushpin") as pushpin:
+                asyncio.run(wait_healthy(front, pushpin))
+                asyncio.run(measure(front, args.streams, before=2.0, after=8.0))
 
 
 if __name__ == "__main__":
