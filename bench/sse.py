@@ -461,7 +461,7 @@ def first_arrivals(seen: dict[int, float]) -> tuple[list[int], list[float]]:
 async def measure(args, port: int, token: str, master: int, pushpin: int | None) -> None:
     loop = asyncio.get_running_loop()
     subscribers = [Subscriber() for _ in range(args.subscribers)]
-    transports: list[asyncio.BaseTransport] = []
+    transports: list[asyncio.Transport] = []
     gate = asyncio.Semaphore(200)  # connect in waves, not one SYN flood
 
     async def start(subscriber: Subscriber) -> None:
