@@ -2,10 +2,11 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+from config.handler import get_asgi_application  # noqa: E402
+
+# Django's handler, with non-stream requests served in one thread hop (config/handler.py).
 django_application = get_asgi_application()
 
 from config.limits import RequestLimits  # noqa: E402  (needs the settings configured above)

@@ -16,6 +16,7 @@ protocol's (config/server.py, used by the gunicorn worker `make run` starts).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -47,6 +48,26 @@ _stream_executors = [
     for index in range(STREAM_THREADS)
 ]
 _next_executor = itertools.cycle(_stream_executors)
+
+# Other requests: Django would start a thread for each (a fresh executor per request context)
+# and join it afterwards. They take an idle one-thread executor instead, and give it back:
+# one request at a time each, as many as requests in flight, at most IDLE_THREADS kept idle.
+IDLE_THREADS = 32
+_idle_executors: list[ThreadPoolExecutor] = []
+
+
+@contextlib.contextmanager
+def _request_executor():
+    executor = _idle_executors.pop() if _idle_executors else ThreadPoolExecutor(max_workers=1)
+    try:
+        yield executor
+    finally:
+        if len(_idle_executors) < IDLE_THREADS:
+            _idle_executors.append(executor)
+        else:
+            executor.shutdown(wait=False)
+
+
 CLOSING_AT_ONCE = 8
 _closing: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
@@ -62,7 +83,7 @@ def _closing_slots() -> asyncio.Semaphore:
 
 class RequestLimits:
     """ASGI middleware: body size and body time limits, answered in the route's dialect; SSE
-    streams' sync work on shared threads."""
+    streams' sync work on shared threads, other requests' on reused ones."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -72,7 +93,10 @@ class RequestLimits:
             return await self.app(scope, receive, send)
         if scope.get("path") in STREAM_PATHS:
             return await self._stream(scope, receive, send)
-        return await self._limited(scope, receive, send)
+        with _request_executor() as executor:
+            # The outermost context wins: Django's own per-request context defers to this one.
+            async with ThreadSensitiveContext(executor=executor):
+                return await self._limited(scope, receive, send)
 
     async def _stream(self, scope, receive, send):
         """An SSE stream: shared threads, and its end-of-stream work in a bounded queue.

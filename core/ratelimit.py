@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
+from core.cache import counter_incr
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -28,12 +30,7 @@ def hit(key: str, *, limit: int, window: int, now: float | None = None) -> Verdi
     """Count one request against `key`; allowed while the window's count stays within `limit`."""
     now = time.time() if now is None else now
     cache_key, retry_after = _window_key(key, window, now)
-    cache.add(cache_key, 0, timeout=window + 5)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.set(cache_key, 1, timeout=window + 5)
-        count = 1
+    count = counter_incr(cache_key, timeout=window + 5)
     return Verdict(count <= limit, count, limit, retry_after)
 
 

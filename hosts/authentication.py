@@ -19,7 +19,8 @@ from accounts.authentication import (
 )
 from core.hashing import sha256_hex
 from core.principals import HOST, Principal
-from hosts.models import Host, HostStatus
+from hosts.models import HostStatus
+from hosts.selectors import host_by_key_hash
 from hosts.services import MSG_WRONG_IP
 
 MSG_MISSING = "API key missing"
@@ -48,7 +49,7 @@ class HostKeyAuthentication(authentication.BaseAuthentication):
         refuse_if_ip_blocked(request)
         digest = sha256_hex(key)
         # The auth state comes along: a steady-state retrieve needs no further read of it.
-        host = Host.objects.select_related("auth_state").filter(api_key_hash=digest).first()
+        host = host_by_key_hash(digest)
         if host is None or not hmac.compare_digest(host.api_key_hash, digest):
             record_auth_failure(request, reason="unknown host key", credential_kind="host")
             raise exceptions.AuthenticationFailed(MSG_INVALID)

@@ -11,12 +11,14 @@ commit), and kept at most FLEET_STATE_TTL seconds as a safety net.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache as once
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, models, transaction
 
-from hosts.models import CanonicalAuth, FleetSetting
+from hosts.models import CanonicalAuth, FleetSetting, Host, HostAuthState
 
 API_DISABLED = "api_disabled"
 QUOTA_STATE = "quota_state"
@@ -108,3 +110,79 @@ def request_fleet_state(request) -> FleetState:
         state = fleet_state()
         django_request.fleet_state = state
     return state
+
+
+# --- The host behind a key, on every host call.
+#
+# The ORM spends about 0.8 ms of CPU compiling `select_related("auth_state").filter(...)` for a
+# row PostgreSQL finds in 0.1 ms; the statement never changes, so it is written once per process
+# from the models' metadata, and the rows are turned into instances with the same converters
+# the ORM applies (SQLite's booleans and datetimes; none on PostgreSQL).
+
+
+@dataclass(frozen=True)
+class _Loader:
+    model: type[models.Model]
+    attnames: list[str]
+    converters: list[tuple[int, list, Any]]
+
+    def load(self, values: tuple, db: str) -> models.Model:
+        values_list = list(values)
+        for position, converters, column in self.converters:
+            value = values_list[position]
+            for converter in converters:
+                value = converter(value, column, connection)
+            values_list[position] = value
+        return self.model.from_db(db, self.attnames, values_list)
+
+
+def _loader(model: type[models.Model], alias: str) -> _Loader:
+    fields = model._meta.concrete_fields
+    converters = []
+    for position, field in enumerate(fields):
+        column = field.get_col(alias)
+        found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if found:
+            converters.append((position, found, column))
+    return _Loader(model, [field.attname for field in fields], converters)
+
+
+@once
+def _host_by_key_statement(vendor: str) -> tuple[str, _Loader, _Loader]:
+    qn = connection.ops.quote_name
+    host_alias, state_alias = "h", "s"
+    columns = [f"{host_alias}.{qn(f.column)}" for f in Host._meta.concrete_fields]
+    columns += [f"{state_alias}.{qn(f.column)}" for f in HostAuthState._meta.concrete_fields]
+    host_table = qn(Host._meta.db_table)
+    state_table = qn(HostAuthState._meta.db_table)
+    state_host = qn(HostAuthState._meta.get_field("host").column)
+    host_pk = qn(Host._meta.pk.column)
+    key_hash = qn(Host._meta.get_field("api_key_hash").column)
+    # Names from the models' metadata, quoted; the one value is a parameter.
+    select = f"SELECT {', '.join(columns)} FROM {host_table} {host_alias}"  # noqa: S608
+    sql = (
+        f"{select} LEFT JOIN {state_table} {state_alias}"
+        f" ON {state_alias}.{state_host} = {host_alias}.{host_pk}"
+        f" WHERE {host_alias}.{key_hash} = %s"
+    )
+    return sql, _loader(Host, host_alias), _loader(HostAuthState, state_alias)
+
+
+def host_by_key_hash(key_hash: str) -> Host | None:
+    """The host whose key hashes to `key_hash` (unique), with its auth state (or None) loaded,
+    in one query; the same instances `Host.objects.select_related("auth_state")` gives."""
+    sql, host_loader, state_loader = _host_by_key_statement(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(host_loader.attnames)
+    host = host_loader.load(row[:split], connection.alias)
+    assert isinstance(host, Host)
+    state = None if row[split] is None else state_loader.load(row[split:], connection.alias)
+    # What select_related leaves: the state cached on the host, None included (no query later).
+    Host.auth_state.related.set_cached_value(host, state)
+    if state is not None:
+        HostAuthState.host.field.set_cached_value(state, host)
+    return host

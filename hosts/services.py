@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.services import audit_record
+from core.cache import counter_incr
 from core.errors import ApplicationError
 from hosts.models import FleetSetting, Host
 from hosts.selectors import fleet_state_changed
@@ -108,12 +109,7 @@ def host_call_count(*, host: Host, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     key = _pending_calls_key(host.pk)
-    cache.add(key, 0, timeout=None)
-    try:
-        pending = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=None)
-        pending = 1
+    pending = counter_incr(key, timeout=None)
     if host.last_seen_at is not None and now - host.last_seen_at < ACTIVITY_RESOLUTION:
         return host.api_calls + pending
     written = (

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, Sum
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.crypto import decrypt_text
@@ -53,20 +51,11 @@ class TokenUsage:
 
 
 def host_token_usage_month(*, host: Host, now: datetime | None = None) -> TokenUsage:
-    """This host's Codex usage since the start of the UTC month, in one aggregate query."""
-    from usage.models import Source, UsageRecord
+    """This host's Codex usage since the start of the UTC month (cached per host, see
+    usage.host_month)."""
+    from usage.host_month import host_month_sums
 
-    zero = 0
-    sums = UsageRecord.objects.filter(
-        host=host, source=Source.CODEX, ts__gte=month_start(now)
-    ).aggregate(
-        input=Coalesce(Sum("input"), zero),
-        cache_read=Coalesce(Sum("cache_read"), zero),
-        output=Coalesce(Sum("output"), zero),
-        reasoning=Coalesce(Sum("reasoning"), zero),
-        events=Count("pk"),
-    )
-    return TokenUsage(**sums)
+    return TokenUsage(**host_month_sums(host_id=host.pk, since=month_start(now)))
 
 
 def host_recent_digests(*, host: Host) -> list[HostAuthDigest]:

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from accounts.services import audit_record
 from usage.bulk import insert_rows
+from usage.host_month import host_month_changed
 from usage.ingest import MessageError, batch_validate, message_parse
-from usage.models import UsageRecord
+from usage.models import Source, UsageRecord
 from usage.pricing import PriceBook, cost_micros, family_of, tokens_weighted
 from usage.records import InsertResult, NewRecord
 from usage.rollups import RECORD_COUNTERS, Deltas, hour_of, rollups_apply
@@ -153,6 +154,13 @@ def records_insert(*, records: list[NewRecord]) -> InsertResult:
                 deltas.add(item.rollup_key(), item.counters())
         if deltas:
             rollups_apply(deltas=deltas)
+            host_month_changed(
+                item.record.host_id
+                for item in priced
+                if item.record.host_id is not None
+                and item.record.source == Source.CODEX
+                and item.record.message_id in new_ids
+            )
             count = len(new_ids)
             transaction.on_commit(
                 lambda: usage_changed.send(sender=UsageRecord, count=count), robust=True
