@@ -23,6 +23,7 @@ def test_it_loads_the_host_as_the_orm_does(host, host_key):
     expected = orm_lookup(host_key)
 
     assert isinstance(found, Host)
+    assert expected is not None
     assert model_to_dict(found) == model_to_dict(expected)
     assert (found.created_at, found.updated_at) == (expected.created_at, expected.updated_at)
     assert found.allow_roaming_ips is True
@@ -37,10 +38,13 @@ def test_it_brings_the_auth_state_along(host, host_key, django_assert_num_querie
 
     with django_assert_num_queries(1):
         found = host_by_key_hash(sha256_hex(host_key))
+        assert found is not None
         state = found.auth_state
         assert state.host is found
 
-    expected = orm_lookup(host_key).auth_state
+    host_again = orm_lookup(host_key)
+    assert host_again is not None
+    expected = host_again.auth_state
     assert model_to_dict(state) == model_to_dict(expected)
     assert state.updated_at == expected.updated_at
 
@@ -48,6 +52,7 @@ def test_it_brings_the_auth_state_along(host, host_key, django_assert_num_querie
 def test_it_knows_a_host_without_auth_state_in_one_query(host, host_key, django_assert_num_queries):
     with django_assert_num_queries(1):
         found = host_by_key_hash(sha256_hex(host_key))
+        assert found is not None
         with pytest.raises(HostAuthState.DoesNotExist):
             found.auth_state  # noqa: B018
 
