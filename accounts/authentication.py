@@ -36,7 +36,7 @@ def refuse_if_ip_blocked(request: HttpRequest | Request) -> None:
     (a valid credential from that address waits too). Audited once per window and address.
     """
     ip = client_ip(request)
-    verdict = ratelimit.auth_failures_blocked(ip)
+    verdict = ratelimit.auth_failures_blocked(ip, request=request)
     if verdict.allowed:
         return
     bucket = ratelimit.auth_fail_key(ip)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -9,6 +10,7 @@ from rest_framework.throttling import BaseThrottle
 
 from accounts.services import audit_record
 from core import ratelimit
+from core.cache import CacheRound
 from core.principals import Principal
 
 if TYPE_CHECKING:  # DRF loads these modules while rest_framework.views is importing
@@ -40,7 +42,7 @@ class CredentialRateThrottle(BaseThrottle):
             if getattr(request.user, "is_authenticated", False):
                 return True  # a credential this throttle leaves to another (embeds)
             key, limit = f"anon:{client_ip(request) or '-'}", settings.ANON_RATE_LIMIT_PER_MINUTE
-        verdict = ratelimit.hit(key, limit=limit, window=self.window)
+        verdict = ratelimit.hit(key, limit=limit, window=self.window, request=request)
         self._wait = verdict.retry_after
         if not verdict.allowed and verdict.count == verdict.limit + 1:
             # One audit row per window and key, not one per refused request.
@@ -50,6 +52,15 @@ class CredentialRateThrottle(BaseThrottle):
                 meta={"bucket": key, "limit": verdict.limit, "path": redact(request.path)[:200]},
             )
         return verdict.allowed
+
+    @classmethod
+    def count_ahead(cls, cache_round: CacheRound, request: Request) -> Callable[[int], None] | None:
+        """Put this request's count into `cache_round`, for a credential this throttle counts
+        (see core.ratelimit.count_ahead); None when it counts nothing for it."""
+        principal = request.user
+        if not isinstance(principal, Principal):
+            return None
+        return ratelimit.count_ahead(cache_round, request, principal.rate_key, window=cls.window)
 
     def wait(self) -> float | None:
         return getattr(self, "_wait", None)

@@ -326,6 +326,7 @@ def main() -> None:
     parser.add_argument("--server", action="store_true", help="also under gunicorn + uvicorn")
     parser.add_argument("--seconds", type=int, default=2, help="each wrk run with --server")
     parser.add_argument("--only", help="substring of the route names to measure")
+    parser.add_argument("--served-only", action="store_true", help="skip the in-process part")
     args = parser.parse_args()
     for name in ("CHATGPT_BASE_URL", "CODEX_RELEASES_URL", "PRICING_URL"):
         os.environ[name] = CLOSED
@@ -333,8 +334,9 @@ def main() -> None:
     route_list = [route for route in routes() if not args.only or args.only in route.name]
     redis = "Redis" if env.get("REDIS_URL") else "no Redis"
     print(f"bench/floor.py: PostgreSQL, {redis}, DB_POOL={env.get('DB_POOL')}, DEBUG off")
-    in_process(route_list, rounds=args.rounds, requests=args.requests)
-    if args.server:
+    if not args.served_only:
+        in_process(route_list, rounds=args.rounds, requests=args.requests)
+    if args.server or args.served_only:
         served(env, route_list, rounds=max(3, args.rounds // 5), seconds=args.seconds)
 
 

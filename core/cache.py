@@ -27,7 +27,8 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
-from django.core.cache.backends.redis import RedisCacheClient
+from django.core.cache.backends.redis import RedisCacheClient, RedisSerializer
+from django.core.exceptions import ImproperlyConfigured
 
 _clients: dict[tuple[str, str], redis.Redis] = {}
 _clients_lock = threading.Lock()
@@ -51,9 +52,7 @@ class _SharedClient(RedisCacheClient):
     def __init__(self, servers: list[str], **options: Any) -> None:
         super().__init__(servers, **options)
         self._server_urls = servers
-        self._connection_options = {
-            key: value for key, value in options.items() if key != "serializer"
-        }
+        self._connection_options = options
 
     def get_client(self, key: Any = None, *, write: bool = False) -> redis.Redis:
         # As Django's: write to the first server, read from the others when there are some.
@@ -67,7 +66,11 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         super().__init__(server, params)
         servers = re.split("[;,]", server) if isinstance(server, str) else list(server)
-        self._shared = _SharedClient(servers, **params.get("OPTIONS", {}))
+        options = params.get("OPTIONS", {})
+        if "serializer" in options:
+            raise ImproperlyConfigured("core.cache.RedisCache keeps Django's default serializer.")
+        self._shared = _SharedClient(servers, **options)
+        self._serializer = RedisSerializer()
 
     @property
     def _cache(self) -> _SharedClient:  # the client Django's methods call
@@ -89,6 +92,30 @@ class RedisCache(DjangoRedisCache):
         count, _expiry_set = pipeline.execute()
         return int(count)
 
+    def round_run(self, ops: list[tuple[str, str, int | None]]) -> list[Any]:
+        """`CacheRound`'s operations in one pipeline: counters' new values, reads' values."""
+        client = self._shared.get_client(write=True)
+        pipeline = client.pipeline(transaction=False)
+        for kind, key, timeout in ops:
+            full_key = self.make_key(key)
+            if kind == "get":
+                pipeline.get(full_key)
+                continue
+            pipeline.incr(full_key)
+            if timeout is not None:
+                pipeline.expire(full_key, timeout)
+        replies = iter(pipeline.execute())
+        results: list[Any] = []
+        for kind, _key, timeout in ops:
+            reply = next(replies)
+            if kind == "get":
+                results.append(None if reply is None else self._serializer.loads(reply))
+                continue
+            results.append(int(reply))
+            if timeout is not None:
+                next(replies)  # the expiry's reply
+        return results
+
 
 def counter_incr(key: str, *, timeout: int | None) -> int:
     """One more in the shared counter `key`; its new value."""
@@ -107,3 +134,67 @@ def cache_shared() -> bool:
     """True when every process shares the cache (Redis). A value that another process's write
     must be able to drop (the runner's, a management command's) may only be cached then."""
     return not settings.CACHES["default"]["BACKEND"].endswith("LocMemCache")
+
+
+# --- One round trip for what a request reads and counts in the cache.
+#
+# A host call read the kill switch snapshot, its IP's failed-authentication count, counted the
+# call, its rate-limit window and read this month's usage: five round trips to Redis. The reads
+# that can be known before the key is checked go together (`read_ahead`), the counts and reads
+# that need the host go together (`CacheRound`): two.
+
+_MISSING = object()
+
+
+def _memo(request: Any) -> dict[str, Any]:
+    django_request = getattr(request, "_request", request)  # DRF's Request wraps Django's
+    memo: dict[str, Any] | None = getattr(django_request, "_cache_read_ahead", None)
+    if memo is None:
+        memo = {}
+        django_request._cache_read_ahead = memo
+    return memo
+
+
+def read_ahead(request: Any, keys: list[str]) -> None:
+    """Read `keys` now, in one round trip; `request_get` answers each of them once from it."""
+    found = cache.get_many(keys)
+    read_ahead_store(request, {key: found.get(key) for key in keys})
+
+
+def read_ahead_store(request: Any, values: dict[str, Any]) -> None:
+    """Values just read from the cache (None: missing) for `request_get` to answer once."""
+    _memo(request).update(
+        {key: _MISSING if value is None else value for key, value in values.items()}
+    )
+
+
+def request_get(request: Any, key: str, default: Any = None) -> Any:
+    """`cache.get(key)`, answered from what was read ahead for this request (once) if it was."""
+    if request is not None:
+        value = _memo(request).pop(key, None)
+        if value is not None:
+            return default if value is _MISSING else value
+    return cache.get(key, default)
+
+
+class CacheRound:
+    """Counters and reads sent to the cache together: one pipeline on Redis, one call each on
+    other backends. Add the operations, then `run()`: their results, in order."""
+
+    def __init__(self) -> None:
+        self._ops: list[tuple[str, str, int | None]] = []
+
+    def counter_incr(self, key: str, *, timeout: int | None) -> None:
+        self._ops.append(("incr", key, timeout))
+
+    def get(self, key: str) -> None:
+        self._ops.append(("get", key, None))
+
+    def run(self) -> list[Any]:
+        backend = getattr(cache, "round_run", None)
+        if backend is not None:
+            return list(backend(self._ops))
+        return [
+            counter_incr(key, timeout=timeout) if kind == "incr" else cache.get(key)
+            for kind, key, timeout in self._ops
+        ]

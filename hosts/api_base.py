@@ -10,13 +10,16 @@ from rest_framework.views import APIView
 
 from accounts.authentication import ApiTokenAuthentication
 from accounts.permissions import FleetAdminAccess
+from accounts.throttles import CredentialRateThrottle
+from core import ratelimit
+from core.cache import CacheRound, read_ahead, read_ahead_store
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.principals import HOST, Principal, principal_of
 from hosts import selectors
 from hosts.authentication import MSG_API_DISABLED, MSG_MISSING, HostKeyAuthentication
 from hosts.models import Host
-from hosts.services import host_call_record
+from hosts.services import host_call_record, host_calls_key
 
 
 def ok(data: dict, status: int = 200, **headers) -> Response:
@@ -48,8 +51,19 @@ class HostCallMixin:
     # FleetHostView answers 503 to every caller before authenticating; others check hosts here.
     host_kill_switch = True
 
+    # FleetHostView: the call count, the rate-limit count and what `host_cache_reads` names go
+    # to the cache in one round trip.
+    host_call_round = False
+
     def ip_override_allowed(self, request: Request) -> bool:
         return False
+
+    def get_throttles_classes(self) -> list[type]:
+        return list(self.throttle_classes)  # type: ignore[attr-defined]
+
+    def host_cache_reads(self, request: Request, host: Host) -> list[str]:
+        """Cache keys the view will read for this host (read in the call's round trip)."""
+        return []
 
     def perform_authentication(self, request: Request) -> None:
         super().perform_authentication(request)  # type: ignore[misc]
@@ -61,7 +75,30 @@ class HostCallMixin:
                 host=principal.credential,
                 ip=client_ip(request),
                 override_allowed=self.ip_override_allowed(request),
+                count_ahead=self._count_ahead(request) if self.host_call_round else None,
             )
+
+    def _count_ahead(self, request: Request):
+        """After the IP rule: one round trip that counts the call and the request's rate-limit
+        window (CredentialRateThrottle then finds it counted) and reads the view's keys."""
+
+        def run() -> int:
+            host: Host = principal_of(request).credential
+            cache_round = CacheRound()
+            cache_round.counter_incr(host_calls_key(host.pk), timeout=None)
+            rate_counted = None
+            if CredentialRateThrottle in self.get_throttles_classes():
+                rate_counted = CredentialRateThrottle.count_ahead(cache_round, request)
+            reads = self.host_cache_reads(request, host)
+            for key in reads:
+                cache_round.get(key)
+            pending, *rest = cache_round.run()
+            if rate_counted is not None:
+                rate_counted(rest.pop(0))
+            read_ahead_store(request, dict(zip(reads, rest, strict=True)))
+            return int(pending)
+
+        return run
 
 
 class FleetHostView(HostCallMixin, APIView):
@@ -71,8 +108,16 @@ class FleetHostView(HostCallMixin, APIView):
     permission_classes = [IsHost]
     host_kill_switch = False  # checked for everyone in initial()
 
+    host_call_round = True
+
     def initial(self, request, *args, **kwargs):
-        # The kill switch and the runner's published values, read once for the whole request.
+        # The kill switch and the runner's published values, read once for the whole request,
+        # in one round trip with the client IP's failed-authentication count (checked before
+        # the key is).
+        read_ahead(
+            request,
+            [selectors.FLEET_STATE_KEY, ratelimit.auth_failures_peek_key(client_ip(request))],
+        )
         if selectors.request_fleet_state(request).api_disabled:
             raise ApplicationError(MSG_API_DISABLED, status_code=503)
         super().initial(request, *args, **kwargs)

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, models, transaction
 
+from core.cache import request_get
 from hosts.models import CanonicalAuth, FleetSetting, Host, HostAuthState
 
 API_DISABLED = "api_disabled"
@@ -83,11 +84,12 @@ def _cache_shared() -> bool:
     return not settings.CACHES["default"]["BACKEND"].endswith("LocMemCache")
 
 
-def fleet_state() -> FleetState:
-    """The snapshot from the shared cache, or from the database (and then cached)."""
+def fleet_state(request: Any = None) -> FleetState:
+    """The snapshot from the shared cache (read ahead for `request` when it was: see
+    hosts.api_base.FleetHostView), or from the database (and then cached)."""
     if not _cache_shared():
         return fleet_state_load()
-    state = cache.get(FLEET_STATE_KEY)
+    state = request_get(request, FLEET_STATE_KEY)
     if isinstance(state, FleetState):
         return state
     state = fleet_state_load()
@@ -107,7 +109,7 @@ def request_fleet_state(request) -> FleetState:
     django_request = getattr(request, "_request", request)
     state = getattr(django_request, "fleet_state", None)
     if state is None:
-        state = fleet_state()
+        state = fleet_state(request)
         django_request.fleet_state = state
     return state
 

@@ -8,6 +8,7 @@ authentication class itself only reads.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -80,27 +81,37 @@ def host_bind_ip(*, host: Host, ip: str | None, override_allowed: bool = False) 
     raise ApplicationError(MSG_WRONG_IP, status_code=403)
 
 
-def host_call_record(*, host: Host, ip: str | None, override_allowed: bool = False) -> None:
-    """An authenticated host call: the IP rule, then one more API call and `last_seen_at`."""
+def host_call_record(
+    *,
+    host: Host,
+    ip: str | None,
+    override_allowed: bool = False,
+    count_ahead: Callable[[], int] | None = None,
+) -> None:
+    """An authenticated host call: the IP rule, then one more API call and `last_seen_at`.
+    `count_ahead` counts the call in the cache itself (with other work in one round trip) and
+    returns `host_calls_key`'s new value."""
     host_bind_ip(host=host, ip=ip, override_allowed=override_allowed)
-    host.api_calls = host_call_count(host=host)
+    pending = count_ahead() if count_ahead is not None else None
+    host.api_calls = host_call_count(host=host, pending=pending)
 
 
 ACTIVITY_RESOLUTION = timedelta(minutes=1)
 
 
-def _pending_calls_key(host_id: int) -> str:
+def host_calls_key(host_id: int) -> str:
+    """The cache counter of the host's calls not yet written to its row (no expiry)."""
     return f"host:calls:{host_id}"
 
 
 def host_calls_pending(host_ids: list[int]) -> dict[int, int]:
     """Calls counted in the cache and not yet written to `Host.api_calls`, per host."""
-    keys = {_pending_calls_key(host_id): host_id for host_id in host_ids}
+    keys = {host_calls_key(host_id): host_id for host_id in host_ids}
     found = cache.get_many(list(keys))
     return {keys[key]: int(value or 0) for key, value in found.items()}
 
 
-def host_call_count(*, host: Host, now: datetime | None = None) -> int:
+def host_call_count(*, host: Host, now: datetime | None = None, pending: int | None = None) -> int:
     """Count one call of `host`; returns its calls so far, this one included.
 
     The count goes to a cache counter (atomic in Redis); the row is written at most once a
@@ -108,8 +119,9 @@ def host_call_count(*, host: Host, now: datetime | None = None) -> int:
     steady stream of `cdx` runs costs no database write per call.
     """
     now = now or timezone.now()
-    key = _pending_calls_key(host.pk)
-    pending = counter_incr(key, timeout=None)
+    key = host_calls_key(host.pk)
+    if pending is None:  # else the caller counted it
+        pending = counter_incr(key, timeout=None)
     if host.last_seen_at is not None and now - host.last_seen_at < ACTIVITY_RESOLUTION:
         return host.api_calls + pending
     written = (

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 
-from core.cache import cache_shared
+from core.cache import cache_shared, request_get
 from usage.models import Source, UsageRecord
 
 HOST_MONTH_TTL = 60
 FIELDS = ("input", "cache_read", "output", "reasoning", "events")
 
 
-def _key(host_id: int) -> str:
+def host_month_key(host_id: int) -> str:
+    """The cache key of the host's sums (a view may read it ahead: core.cache.read_ahead)."""
     return f"usage:host-month:v1:{host_id}"
 
 
@@ -44,14 +46,14 @@ def host_month_load(*, host_id: int, since: datetime) -> dict[str, int]:
     return sums
 
 
-def host_month_sums(*, host_id: int, since: datetime) -> dict[str, int]:
+def host_month_sums(*, host_id: int, since: datetime, request: Any = None) -> dict[str, int]:
     """`input`, `cache_read`, `output`, `reasoning`, `events` of the host's Codex records from
     `since` (the start of a month): cached per host and month."""
     if not cache_shared():
         return host_month_load(host_id=host_id, since=since)
-    key = _key(host_id)
+    key = host_month_key(host_id)
     stamp = since.isoformat()
-    cached = cache.get(key)
+    cached = request_get(request, key)
     if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == stamp:
         return dict(zip(FIELDS, cached[1], strict=True))
     sums = host_month_load(host_id=host_id, since=since)
@@ -62,7 +64,7 @@ def host_month_sums(*, host_id: int, since: datetime) -> dict[str, int]:
 def host_month_changed(host_ids: Iterable[int]) -> None:
     """Call where Codex records of these hosts are written: dropped now and after commit (a
     reader may have cached the old sums meanwhile)."""
-    keys = [_key(host_id) for host_id in set(host_ids)]
+    keys = [host_month_key(host_id) for host_id in set(host_ids)]
     if not keys or not cache_shared():
         return
     cache.delete_many(keys)

@@ -38,6 +38,7 @@ from hosts.serializers import (
     versions_host_data,
     versions_public_data,
 )
+from usage.host_month import host_month_key
 
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 VALIDATION_MESSAGE = "Validation failed."
@@ -61,7 +62,9 @@ def _admin_actor(request: Request) -> str:
     return request_actor(request) or "admin:mtls"
 
 
-def auth_answer(*, host: Host, outcome: services.AuthOutcome, state: FleetState) -> dict[str, Any]:
+def auth_answer(
+    *, host: Host, outcome: services.AuthOutcome, state: FleetState, request: Any = None
+) -> dict[str, Any]:
     """Every `/auth` answer carries the same fields, whatever the status.
 
     Upstream values come from what the runner stored (`state`): nothing here waits on an
@@ -75,7 +78,9 @@ def auth_answer(*, host: Host, outcome: services.AuthOutcome, state: FleetState)
         canonical_last_refresh=canonical.last_refresh if canonical else None,
         canonical_digest=canonical.digest if canonical else None,
         api_calls=host.api_calls,
-        token_usage_month=token_usage_data(auth_selectors.host_token_usage_month(host=host)),
+        token_usage_month=token_usage_data(
+            auth_selectors.host_token_usage_month(host=host, request=request)
+        ),
         versions=versions_host_data(
             versions.versions_for_host(host=host, state=state.client_version)
         ),
@@ -91,6 +96,9 @@ def auth_answer(*, host: Host, outcome: services.AuthOutcome, state: FleetState)
 
 class AuthApi(FleetHostView):
     """`POST /auth` (retrieve | store) and `DELETE /auth` (deregister this host)."""
+
+    def host_cache_reads(self, request: Request, host: Host) -> list[str]:
+        return [host_month_key(host.pk)] if request.method == "POST" else []
 
     def ip_override_allowed(self, request: Request) -> bool:
         # Only deregistration may come from a new IP, and only when the host insists.
@@ -138,7 +146,7 @@ class AuthApi(FleetHostView):
             if command == "retrieve"
             else selectors.fleet_state()
         )
-        return ok(auth_answer(host=host, outcome=outcome, state=state))
+        return ok(auth_answer(host=host, outcome=outcome, state=state, request=request))
 
     def delete(self, request: Request) -> Response:
         host = request_host(request)

@@ -50,12 +50,14 @@ class TokenUsage:
         return self.input + self.output
 
 
-def host_token_usage_month(*, host: Host, now: datetime | None = None) -> TokenUsage:
+def host_token_usage_month(
+    *, host: Host, now: datetime | None = None, request: Any = None
+) -> TokenUsage:
     """This host's Codex usage since the start of the UTC month (cached per host, see
-    usage.host_month)."""
+    usage.host_month; read ahead for `request` when it was)."""
     from usage.host_month import host_month_sums
 
-    return TokenUsage(**host_month_sums(host_id=host.pk, since=month_start(now)))
+    return TokenUsage(**host_month_sums(host_id=host.pk, since=month_start(now), request=request))
 
 
 def host_recent_digests(*, host: Host) -> list[HostAuthDigest]:
