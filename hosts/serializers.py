@@ -10,8 +10,8 @@ from hosts.fleetauth.selectors import TokenUsage
 from hosts.models import Host, HostAuthDigest
 from hosts.quota import QuotaStatus, QuotaWindow
 from hosts.versions import ClientVersion, HostVersions, PublicVersions
-from usage.aggregation import MICROS_PER_USD
-from usage.fleet_selectors import FleetRecord
+from usage.aggregation import MICROS_PER_USD, Sums
+from usage.fleet_selectors import FleetRecord, Periods
 
 
 def host_data(host: Host, *, admin: bool = False) -> dict[str, Any]:
@@ -147,6 +147,38 @@ def versions_host_data(versions: HostVersions) -> dict[str, Any]:
 
 # A host row's `latest_usage` shows these of its latest record.
 _LATEST_USAGE_KEYS = ("ts", "model", "total", "input", "cached", "output", "reasoning", "cost_usd")
+
+
+def token_figures_data(item: Sums) -> dict[str, Any]:
+    """Every token kind of a sum, as the fleet dialect names them (`cached` = cache reads)."""
+    return {
+        "total": item.tokens_raw,
+        "input": item.input,
+        "cached": item.cache_read,
+        "cache_creation": item.cache_creation,
+        "output": item.output,
+        "reasoning": item.reasoning,
+        "messages": item.messages,
+        "cost_usd": item.cost_usd,
+    }
+
+
+def month_cost_data(periods: Periods, by_family: list[tuple[str, Sums]]) -> dict[str, Any]:
+    """`/admin/overview`'s `pricing_month_cost`: month-to-date and today's cost, and the month's
+    cost per model family (costliest first)."""
+    return {
+        "month_start": iso(periods.month_start),
+        "month_to_date_usd": periods.month.cost_usd,
+        "today_usd": periods.today.cost_usd,
+        "by_family": {family: item.cost_usd for family, item in by_family},
+    }
+
+
+def machine_model_tokens_data(
+    machine: str, model: str, item: Sums, host_id: int | None
+) -> dict[str, Any]:
+    """A row of `/admin/tokens`: one machine × model's all-time figures, and its host's id."""
+    return {"machine": machine, "model": model, **token_figures_data(item), "host_id": host_id}
 
 
 def fleet_record_data(record: FleetRecord) -> dict[str, Any]:

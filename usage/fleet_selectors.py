@@ -14,22 +14,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.time import iso
-from usage.aggregation import MICROS_PER_USD, Sums, UsageFilter, aggregate
+from usage.aggregation import Sums, UsageFilter, aggregate
 from usage.models import ModelPrice, UsageRecord
-
-
-def token_figures(item: Sums) -> dict:
-    """Every token kind of a sum, as the fleet dialect names them (`cached` = cache reads)."""
-    return {
-        "total": item.tokens_raw,
-        "input": item.input,
-        "cached": item.cache_read,
-        "cache_creation": item.cache_creation,
-        "output": item.output,
-        "reasoning": item.reasoning,
-        "messages": item.messages,
-        "cost_usd": item.cost_micros / MICROS_PER_USD,
-    }
 
 
 @dataclass(frozen=True)
@@ -55,12 +41,13 @@ def periods(now: datetime | None = None) -> Periods:
     )
 
 
-def month_cost_by_family(month_start: datetime) -> dict[str, float]:
+def month_by_family(month_start: datetime) -> list[tuple[str, Sums]]:
+    """Month-to-date sums per model family, costliest first."""
     groups = aggregate(UsageFilter(ts_from=month_start), ("model_family",))
-    return {
-        key[0]: item.cost_micros / MICROS_PER_USD
+    return [
+        (key[0], item)
         for key, item in sorted(groups.items(), key=lambda pair: -pair[1].cost_micros)
-    }
+    ]
 
 
 def prices_in_effect(now: datetime | None = None) -> list[dict]:
@@ -151,12 +138,9 @@ def records_by_id(ids: list[int]) -> list[FleetRecord]:
     return _fleet_records(UsageRecord.objects.filter(id__in=ids)) if ids else []
 
 
-def tokens_per_machine_model(*, limit: int) -> tuple[list[dict], int]:
-    """All-time sums per machine (a host's FQDN) × model, largest total first; (rows, groups)."""
+def tokens_per_machine_model(*, limit: int) -> tuple[list[tuple[tuple[str, str], Sums]], int]:
+    """All-time sums per (machine (a host's FQDN), model), largest total first, at most
+    `limit` of them; and how many groups there are in all."""
     groups = aggregate(UsageFilter(), ("machine", "model"))
     ordered = sorted(groups.items(), key=lambda pair: (-pair[1].tokens_raw, pair[0]))
-    rows = [
-        {"machine": machine, "model": model, **token_figures(item)}
-        for (machine, model), item in ordered[:limit]
-    ]
-    return rows, len(ordered)
+    return ordered[:limit], len(ordered)

@@ -33,6 +33,9 @@ from hosts.serializers import (
     fleet_record_data,
     latest_usage_data,
     login_freshness_data,
+    machine_model_tokens_data,
+    month_cost_data,
+    token_figures_data,
     token_usage_data,
     versions_public_data,
 )
@@ -141,16 +144,13 @@ class OverviewApi(FleetAdminView):
                 "chatgpt_usage": chatgpt_usage_data(
                     quota.quota_for_request(state=state.quota, canonical_digest=digest)
                 ),
-                "token_totals": usage_selectors.token_figures(periods.all_time),
-                "tokens_month": usage_selectors.token_figures(periods.month),
-                "tokens_today": usage_selectors.token_figures(periods.today),
+                "token_totals": token_figures_data(periods.all_time),
+                "tokens_month": token_figures_data(periods.month),
+                "tokens_today": token_figures_data(periods.today),
                 "pricing": usage_selectors.prices_in_effect(now),
-                "pricing_month_cost": {
-                    "month_start": iso(periods.month_start),
-                    "month_to_date_usd": periods.month.cost_micros / 10**6,
-                    "today_usd": periods.today.cost_micros / 10**6,
-                    "by_family": usage_selectors.month_cost_by_family(periods.month_start),
-                },
+                "pricing_month_cost": month_cost_data(
+                    periods, usage_selectors.month_by_family(periods.month_start)
+                ),
                 "mtls": {
                     "header": settings.ADMIN_MTLS_HEADER,
                     "present": mtls_header_present(request),
@@ -334,12 +334,12 @@ class TokensApi(FleetAdminView):
     def get(self, request: Request):
         limit = _limit(request, default=LIST_DEFAULT, maximum=LIST_MAX)
         rows, groups = usage_selectors.tokens_per_machine_model(limit=limit)
-        host_ids = dict(
-            Host.objects.filter(fqdn__in={row["machine"] for row in rows}).values_list("fqdn", "id")
-        )
-        for row in rows:
-            row["host_id"] = host_ids.get(row["machine"])
-        return ok({"tokens": rows, "groups": groups})
+        host_ids = admin_selectors.host_ids_by_fqdn({machine for (machine, _), _item in rows})
+        tokens = [
+            machine_model_tokens_data(machine, model, item, host_ids.get(machine))
+            for (machine, model), item in rows
+        ]
+        return ok({"tokens": tokens, "groups": groups})
 
 
 def step_row(step: RunnerStep) -> dict:

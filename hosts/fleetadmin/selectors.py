@@ -62,6 +62,11 @@ def host_get(*, host_id: int) -> Host | None:
     return found[0] if found else None
 
 
+def host_ids_by_fqdn(fqdns: set[str]) -> dict[str, int]:
+    """The id of each host among these FQDNs (a machine name with no host is left out)."""
+    return dict(Host.objects.filter(fqdn__in=fqdns).values_list("fqdn", "id"))
+
+
 def host_auth_state(host: Host) -> HostAuthState | None:
     try:
         return host.auth_state
