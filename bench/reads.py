@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -207,6 +208,10 @@ def time_http(base: str, path: str, samples: int) -> list[float]:
     return timings
 
 
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def time_sql(dsn: str, sql: str, params: tuple, samples: int) -> list[float]:
     import psycopg
 
@@ -270,19 +275,26 @@ def main() -> None:
     print("rows: " + ", ".join(f"{name.removeprefix('usage_')} {n:,}" for name, n in sizes.items()))
 
     results = []
+    print(f"load average {_load()}")
     with server(env, workers=args.workers) as base:
         for label, path, sql, params in endpoints(now):
             if args.only and args.only not in label:
                 continue
+            # The floor: /health on the same server, timed just before, as many times.
+            floor_ms = time_http(base, "/health", args.requests)
             http_ms = time_http(base, path, args.requests)
             raw_ms = time_sql(dsn, sql, params, args.raw_samples)
             results.append((label, path, http_ms, raw_ms))
+            p50 = percentile(http_ms, 0.5)
+            floor = percentile(floor_ms, 0.5)
             print(
-                f"{label:42s} p50 {percentile(http_ms, 0.5):7.1f} ms  p95 "
-                f"{percentile(http_ms, 0.95):7.1f} ms   raw GROUP BY p50 "
+                f"{label:42s} p50 {p50:7.1f} ms  p95 "
+                f"{percentile(http_ms, 0.95):7.1f} ms   /health p50 {floor:5.1f} ms"
+                f" ({p50 / floor:4.1f}x)   raw GROUP BY p50 "
                 f"{percentile(raw_ms, 0.5):7.1f} ms  p95 {percentile(raw_ms, 0.95):7.1f} ms",
                 flush=True,
             )
+    print(f"load average {_load()}")
     print(
         f"({args.requests} HTTP requests per endpoint, one keep-alive client, "
         f"{describe(env, args.workers)}; {args.raw_samples} raw queries each with psycopg, "

@@ -150,7 +150,8 @@ class RecentApi(WidgetReadApi):
 class BreakdownApi(UsageReadApi):
     def get(self, request):
         groups = selectors.breakdown(usage_filter(request))
-        return json_ok(serializers.breakdown_body(groups, at=timezone.now()))
+        body = serializers.breakdown_json(groups, at=timezone.now())
+        return HttpResponse(body, content_type="application/json")
 
 
 class BreakdownCsvApi(UsageReadApi):
