@@ -39,3 +39,10 @@ def audit_page(*, before: int | None, limit: int) -> list[AuditEvent]:
 
 def audit_latest_ts() -> datetime | None:
     return AuditEvent.objects.order_by("-id").values_list("ts", flat=True).first()
+
+
+def staff_user_exists() -> bool:
+    """False on a fresh install: no active staff user yet, so the setup wizard is the way in."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(is_staff=True, is_active=True).exists()

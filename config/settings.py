@@ -97,6 +97,8 @@ MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
     # Outermost after the request id, so error pages any later middleware makes are JSON too.
     "core.middleware.ApiErrorMiddleware",
+    # HEADLESS=true: every HTML route is a JSON 404 (API only).
+    "core.headless.HeadlessMiddleware",
     # CORS for /api/usage/* (wigtoken's widget): inside the error middleware, whose JSON error
     # pages keep the CORS headers (see its _KEPT_HEADERS).
     "embed.access.UsageCorsMiddleware",
@@ -132,6 +134,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.dashboard",
             ],
         },
     },
@@ -225,6 +228,10 @@ ADMIN_MTLS_HEADER = env.str("ADMIN_MTLS_HEADER", default="X-mTLS-Present")
 DASHBOARD_ADMIN_KEY = env.str("DASHBOARD_ADMIN_KEY", default="")
 DASHBOARD_REQUIRE_MTLS = env.bool("DASHBOARD_REQUIRE_MTLS", default=False)
 HEADLESS = env.bool("HEADLESS", default=False)
+# The dashboard's session login (accounts/dashboard_access.py).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
 USAGE_API_PUBLIC = env.bool("USAGE_API_PUBLIC", default=True)
 RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=100)
 AUTH_FAIL_LIMIT = env.int("AUTH_FAIL_LIMIT", default=30)

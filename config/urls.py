@@ -1,11 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import health
+from accounts.views import health, home
 from core import converters
 from core.apidocs import DocsView, SchemaView
 
 converters.register()  # `<id:...>` in the apps' URL modules
+
+# HTML routes answer HTML error pages in the site's style; API prefixes stay JSON
+# (core.middleware.ApiErrorMiddleware).
+handler500 = "core.views.server_error"
 
 urlpatterns = [
     path("health", health, name="health"),
@@ -17,4 +21,6 @@ urlpatterns = [
     path("", include("embed.urls")),
     path("", include("hosts.urls")),
     path("", include("setupwizard.urls")),
+    # `/` until the dashboard app mounts its overview there (its include goes above this line).
+    path("", home, name="home"),
 ]
