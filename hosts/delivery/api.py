@@ -14,6 +14,7 @@ from core.hashing import sha256_hex
 from core.time import iso
 from hosts.api_base import FleetAdminView, FleetHostView, FleetPublicView, ok
 from hosts.delivery import selectors, services
+from hosts.delivery.installer import installer_link
 from hosts.delivery.prompts import SHA256_RE, filename_error
 from hosts.delivery.telemetry import usage_entries_parse
 from hosts.models import SlashCommand
@@ -48,7 +49,7 @@ class HostRegisterApi(FleetAdminView):
             actor=request_actor(request) or "mtls",
             ip=client_ip(request),
         )
-        url = f"{settings.PUBLIC_BASE_URL}/install/{registration.installer_token}"
+        url, command = installer_link(registration.installer_token)
         return ok(
             {
                 "host": {
@@ -58,7 +59,7 @@ class HostRegisterApi(FleetAdminView):
                 "installer": {
                     "token": registration.installer_token,
                     "url": url,
-                    "command": f'curl -fsSL "{url}" | bash',
+                    "command": command,
                     "expires_at": iso(registration.installer.expires_at),
                 },
                 "rotated": registration.rotated,

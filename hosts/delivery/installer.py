@@ -20,6 +20,12 @@ TEMPLATE_PATH = Path(__file__).with_name("install.template")
 _PLACEHOLDER_RE = re.compile(r"__TF_(?:BASE_URL|API_KEY|FQDN)__")
 
 
+def installer_link(token: str) -> tuple[str, str]:
+    """The installer link for a freshly minted token, and the command that runs it on a host."""
+    url = f"{str(settings.PUBLIC_BASE_URL).rstrip('/')}/install/{token}"
+    return url, f'curl -fsSL "{url}" | bash'
+
+
 @lru_cache(maxsize=1)
 def _template() -> str:
     return TEMPLATE_PATH.read_text(encoding="utf-8")
