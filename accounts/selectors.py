@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import ApiToken, AuditEvent
 
@@ -46,3 +46,19 @@ def staff_user_exists() -> bool:
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.filter(is_staff=True, is_active=True).exists()
+
+
+def audit_search(
+    *, action: str | None = None, actor: str | None = None, before: int | None, limit: int
+) -> list[AuditEvent]:
+    """Newest first, below the id `before`: `action` matches an action or its dotted start
+    (`host.` or `host`: every host action), `actor` a part of the actor (case-insensitive)."""
+    events = AuditEvent.objects.order_by("-id")
+    if action:
+        stem = action.rstrip(".")
+        events = events.filter(Q(action=stem) | Q(action__startswith=stem + "."))
+    if actor:
+        events = events.filter(actor__icontains=actor)
+    if before is not None:
+        events = events.filter(id__lt=before)
+    return list(events[:limit])

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "hosts",
     "embed",
     "setupwizard",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

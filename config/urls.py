@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("embed.urls")),
     path("", include("hosts.urls")),
     path("", include("setupwizard.urls")),
+    path("", include("dashboard.urls")),
     # `/` until the dashboard app mounts its overview there (its include goes above this line).
     path("", home, name="home"),
 ]

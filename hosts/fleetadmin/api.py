@@ -28,6 +28,7 @@ from hosts.fleetauth.authjson import AuthJsonError, normalise_auth
 from hosts.fleetauth.refresh.selectors import login_freshness
 from hosts.models import CanonicalAuth, Host, RunnerCycle, RunnerStep
 from hosts.runner import engine
+from hosts.runner import services as runner_services
 from hosts.serializers import (
     chatgpt_usage_data,
     fleet_record_data,
@@ -420,16 +421,8 @@ class RunnerRunApi(FleetAdminView):
                 status_code=422,
                 fields={"steps": f"Must be a list of step names: {', '.join(sorted(known))}."},
             )
-        actor = admin_actor(request)
-        cycle = engine.cycle_run(
-            trigger=engine.MANUAL, runner=f"admin:{actor}"[:100], force=force, only=only
-        )
-        assert cycle is not None  # only loop cycles that ran nothing go unrecorded
-        audit_record(
-            action="runner.run",
-            actor=actor,
-            ip=client_ip(request),
-            meta={"cycle_id": cycle.pk, "outcome": cycle.outcome, "force": force, "steps": only},
+        cycle = runner_services.runner_run_now(
+            force=force, only=only, actor=admin_actor(request), ip=client_ip(request)
         )
         return ok({"cycle": cycle_row(cycle)})
 

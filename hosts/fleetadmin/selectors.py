@@ -122,3 +122,23 @@ def runner_steps() -> list[RunnerStep]:
 
 def runner_cycles(*, limit: int) -> list[RunnerCycle]:
     return list(RunnerCycle.objects.order_by("-started_at", "-id")[:limit])
+
+
+CANONICAL_HISTORY_MAX = 200
+
+
+def canonical_history(*, limit: int = 50) -> list[dict]:
+    """Accepted versions of the canonical login, newest first, without their bodies."""
+    rows = CanonicalAuth.objects.order_by("-created_at", "-id").values(
+        "id",
+        "digest",
+        "last_refresh",
+        "source",
+        "source_host_id",
+        "source_host__fqdn",
+        "is_current",
+        "created_at",
+        "checked_at",
+        "invalid_at",
+    )[: min(limit, CANONICAL_HISTORY_MAX)]
+    return [dict(row) for row in rows]
