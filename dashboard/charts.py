@@ -1,8 +1,7 @@
 """Charts drawn on the server as inline SVG: no chart library, no JS, readable when printed.
 
 A bar chart of one series (cost per bucket): the SVG scales to its container (viewBox), each
-bar carries a <title> for a hover read-out, and a visually hidden summary states the range and
-the maximum for screen readers.
+bar carries a <title> for a hover read-out, and the chart's own <title> names what it shows.
 """
 
 from __future__ import annotations
@@ -17,11 +16,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from core.time import from_epoch_ms
 
-WIDTH = 720
+WIDTH = 1000
 HEIGHT = 200
-PAD_LEFT = 56
-PAD_BOTTOM = 22
-PAD_TOP = 10
 
 
 @dataclass(frozen=True)
@@ -31,7 +27,7 @@ class Bar:
 
 
 def usd_label(value: float) -> str:
-    return f"${value:,.2f}"
+    return f"${value:,.2f}" if value >= 1 else f"${value:,.4f}"
 
 
 def _tick(value: datetime, step_ms: int) -> str:
@@ -49,6 +45,12 @@ def nice_ceiling(value: float) -> float:
     return 10 * magnitude
 
 
+def axis_usd(top: float) -> Callable[[float], str]:
+    """Axis labels with as many decimals as the scale needs ($0.005, $2.50, $1,200)."""
+    places = 0 if top >= 100 else 2 if top >= 0.1 else 3 if top >= 0.01 else 4
+    return lambda value: f"${value:,.{places}f}"
+
+
 def bar_chart(
     bars: Sequence[Bar],
     *,
@@ -57,46 +59,49 @@ def bar_chart(
     fmt: Callable[[float], str] = usd_label,
     chart_id: str = "chart",
 ) -> SafeString:
-    """An SVG bar chart of `bars` (bucket start in epoch ms, value), times in UTC."""
+    """A bar chart of `bars` (bucket start in epoch ms, value), times in UTC.
+
+    The bars are an SVG stretched to the box (any width, fixed height); the axis labels are
+    HTML beside it, so text keeps its size on a phone and on a wide screen alike."""
     count = max(1, len(bars))
-    plot_w = WIDTH - PAD_LEFT - 4
-    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     top = nice_ceiling(max((bar.value for bar in bars), default=0.0))
-    slot = plot_w / count
-    gap = min(2.0, slot * 0.2)
-    parts = [
-        f'<svg class="chart" id="{escape(chart_id)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'role="img" aria-labelledby="{escape(chart_id)}-title" preserveAspectRatio="none">',
-        f'<title id="{escape(chart_id)}-title">{escape(label)}</title>',
-    ]
-    for fraction in (0, 0.5, 1):
-        y = PAD_TOP + plot_h * (1 - fraction)
-        parts.append(
-            f'<line class="chart-grid" x1="{PAD_LEFT}" x2="{WIDTH - 4}" y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="chart-axis" x="{PAD_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{escape(fmt(top * fraction))}</text>"
-        )
+    axis = axis_usd(top)
+    slot = WIDTH / count
+    gap = min(slot * 0.2, 2.0)
+    rects = []
     for index, bar in enumerate(bars):
-        height = 0.0 if top <= 0 else plot_h * max(bar.value, 0) / top
-        x = PAD_LEFT + index * slot + gap / 2
-        y = PAD_TOP + plot_h - height
+        height = 0.0 if top <= 0 else HEIGHT * max(bar.value, 0) / top
         when = _tick(from_epoch_ms(bar.start_ms), step_ms)
-        parts.append(
-            f'<rect class="chart-bar" x="{x:.1f}" y="{y:.1f}" width="{max(slot - gap, 0.5):.1f}" '
-            f'height="{height:.1f}" data-ts="{bar.start_ms}" data-value="{bar.value:.6f}">'
-            f"<title>{escape(when)} UTC: {escape(fmt(bar.value))}</title></rect>"
+        rects.append(
+            f'<rect class="chart-bar" x="{index * slot + gap / 2:.2f}" y="{HEIGHT - height:.2f}" '
+            f'width="{max(slot - gap, 0.5):.2f}" height="{height:.2f}" data-ts="{bar.start_ms}" '
+            f'data-value="{bar.value:.6f}"><title>{escape(when)} UTC: {escape(fmt(bar.value))}'
+            "</title></rect>"
         )
+    grid = "".join(
+        f'<line class="chart-grid" x1="0" x2="{WIDTH}" y1="{HEIGHT * (1 - f):.1f}" '
+        f'y2="{HEIGHT * (1 - f):.1f}" vector-effect="non-scaling-stroke"/>'
+        for f in (0, 0.5, 1)
+    )
+    y_labels = "".join(
+        f'<span style="top: {100 * (1 - f):.0f}%">{escape(axis(top * f))}</span>'
+        for f in (1, 0.5, 0)
+    )
+    x_labels = ""
     if bars:
-        baseline = HEIGHT - 6
         first = _tick(from_epoch_ms(bars[0].start_ms), step_ms)
         last = _tick(from_epoch_ms(bars[-1].start_ms), step_ms)
-        parts.append(
-            f'<text class="chart-axis" x="{PAD_LEFT}" y="{baseline}">{escape(first)}</text>'
-            f'<text class="chart-axis" x="{WIDTH - 4}" y="{baseline}" text-anchor="end">'
-            f"{escape(last)}</text>"
-        )
-    parts.append("</svg>")
-    return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped above
+        x_labels = f"<span>{escape(first)}</span><span>{escape(last)}</span>"
+    cid = escape(chart_id)
+    html = (
+        f'<figure class="chart-box" id="{cid}">'
+        f'<div class="chart-y" aria-hidden="true">{y_labels}</div>'
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" preserveAspectRatio="none" '
+        f'role="img" aria-labelledby="{cid}-title">'
+        f'<title id="{cid}-title">{escape(label)}</title>{grid}{"".join(rects)}</svg>'
+        f'<figcaption class="chart-x">{x_labels}</figcaption></figure>'
+    )
+    return mark_safe(html)  # noqa: S308 - every interpolated text is escaped above
 
 
 def series_bars(bounds: Sequence[int], values: Sequence[float]) -> list[Bar]:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 
 from django import forms
+from django.utils import timezone
 
 from accounts.models import Scope
 from dashboard.selectors import DEFAULT_RANGE, RANGES
@@ -147,5 +148,17 @@ class PriceForm(forms.ModelForm):
             "output": "Output $/M",
         }
         widgets = {
-            "effective_from": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+            "effective_from": forms.DateTimeInput(
+                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+            ),
         }
+        help_texts = {
+            "model_prefix": "The longest matching prefix prices a model, e.g. claude-opus-4-6.",
+            "family": "Groups models on the dashboard: opus, sonnet, gpt-5, ...",
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].required = False
+        if not self.is_bound and "effective_from" not in self.initial:
+            self.initial["effective_from"] = timezone.now().replace(second=0, microsecond=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from django import template
 from django.utils import timezone
@@ -68,3 +69,24 @@ def clamp_pct(value: float | int | None) -> float:
 @register.filter
 def get_item(mapping: dict, key: str):
     return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def micro_usd_fine(value: int | None) -> str:
+    """Integer micro-USD with four decimals ("$0.0123"): for per-row costs in the breakdown,
+    where cents would round most rows to nothing."""
+    if value is None:
+        return ""
+    dollars = Decimal(int(value)) / Decimal(1_000_000)
+    sign = "-" if dollars < 0 else ""
+    return f"{sign}${abs(dollars):,.4f}"
+
+
+@register.filter
+def price(value: float | Decimal | None) -> str:
+    """USD per million tokens as priced: at least two decimals, up to six ("$0.125")."""
+    if value is None:
+        return ""
+    text = f"{Decimal(str(value)):,.6f}".rstrip("0")
+    whole, _dot, fraction = text.partition(".")
+    return f"${whole}.{fraction.ljust(2, '0')}"
