@@ -89,3 +89,12 @@ def test_it_answers_404_pages_for_unknown_hosts_and_users(staff_client, db):
 
 def test_it_names_the_signed_in_user(staff_client, db):
     assert STAFF in staff_client.get("/").content.decode()
+
+
+def test_it_applies_the_mtls_rule_when_required(staff_client, settings, db):
+    settings.DASHBOARD_REQUIRE_MTLS = True
+    assert staff_client.get(reverse("dashboard:hosts")).status_code == 403
+    settings.TRUSTED_PROXIES = ["127.0.0.1/32"]
+    header = "HTTP_" + settings.ADMIN_MTLS_HEADER.upper().replace("-", "_")
+    response = staff_client.get(reverse("dashboard:hosts"), **{header: "1"})
+    assert response.status_code == 200
