@@ -55,5 +55,7 @@ def _setup_pending() -> bool:
 def dashboard(request: HttpRequest) -> dict[str, Any]:
     if not is_dashboard_user(request):
         return {"nav": [], "setup_pending": False}
+    match = getattr(request, "resolver_match", None)
+    in_wizard = match is not None and match.namespace == "setupwizard"
     # A callable: the template calls it only where it asks (one small query).
-    return {"nav": nav_links(request), "setup_pending": _setup_pending}
+    return {"nav": nav_links(request), "setup_pending": False if in_wizard else _setup_pending}
