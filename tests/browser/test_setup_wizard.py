@@ -105,7 +105,7 @@ def test_the_whole_wizard_on_a_fresh_install(fresh_site, page, screenshot):
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection.request("GET", target, headers=headers or {})
