@@ -10,6 +10,8 @@ converters.register()  # `<id:...>` in the apps' URL modules
 # HTML routes answer HTML error pages in the site's style; API prefixes stay JSON
 # (core.middleware.ApiErrorMiddleware).
 handler500 = "core.views.server_error"
+# Django admin's "View site" leads to the dashboard (signed out: login, or the setup wizard).
+admin.site.site_url = "/"
 
 urlpatterns = [
     path("health", health, name="health"),
