@@ -35,10 +35,15 @@ def _nav_links(urlconf: str | None) -> list[tuple[str, str, str]]:
     return links
 
 
+# Detail pages light up the section they belong to.
+SECTION_OF = {"dashboard:host": "dashboard:hosts", "dashboard:user": "dashboard:usage"}
+
+
 def nav_links(request: HttpRequest) -> list[dict[str, Any]]:
-    """The navigation entries, the current page's marked `active`."""
+    """The navigation entries, the current page's (or its section's) marked `active`."""
     match = getattr(request, "resolver_match", None)
     current = match.view_name if match is not None else ""
+    current = SECTION_OF.get(current, current)
     urlconf = getattr(request, "urlconf", None)
     return [
         {"name": name, "label": label, "url": url, "active": name == current}

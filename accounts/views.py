@@ -14,14 +14,12 @@ from django.http import (
     HttpResponseRedirect,
     JsonResponse,
 )
-from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from accounts.dashboard_access import (
     SETUP_URL,
     is_dashboard_user,
     require_dashboard_mtls,
-    staff_required,
 )
 from accounts.forms import StaffLoginForm
 from accounts.selectors import staff_user_exists
@@ -64,9 +62,3 @@ class DashboardLogoutView(LogoutView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         require_dashboard_mtls(request)
         return super().dispatch(request, *args, **kwargs)
-
-
-@staff_required
-def home(request: HttpRequest) -> HttpResponse:
-    """`/` until the dashboard's overview takes the route (the dashboard app mounts it first)."""
-    return render(request, "accounts/home.html")

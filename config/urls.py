@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import health, home
+from accounts.views import health
 from core import converters
 from core.apidocs import DocsView, SchemaView
 
@@ -24,6 +24,4 @@ urlpatterns = [
     path("", include("hosts.urls")),
     path("", include("setupwizard.urls")),
     path("", include("dashboard.urls")),
-    # `/` until the dashboard app mounts its overview there (its include goes above this line).
-    path("", home, name="home"),
 ]

@@ -13,7 +13,7 @@ from django.views import View
 
 import config.urls  # noqa: F401  (registers the `<id:...>` converter the apps' routes use)
 from accounts.dashboard_access import StaffRequiredMixin, staff_required
-from accounts.views import health, home
+from accounts.views import health
 
 
 @staff_required
@@ -42,6 +42,7 @@ fake_dashboard = (
     [
         path("overview/", page, name="overview"),
         path("hosts/", page, name="hosts"),
+        path("hosts/1/", page, name="host"),
         path("class/", ClassPage.as_view(), name="class"),
     ],
     "dashboard",
@@ -59,7 +60,7 @@ urlpatterns = [
     path("", include("usage.urls")),
     path("", include("hosts.urls")),
     path("", include("setupwizard.urls")),
-    path("", home, name="home"),
+    path("", page, name="home"),  # `/` is the dashboard's overview in the real urlconf
 ]
 
 handler500 = "core.views.server_error"

@@ -77,6 +77,12 @@ def test_the_navigation_lists_the_dashboard_pages_that_exist(staff):
     assert b'href="/probe/hosts/" aria-current="page"' in response.content
 
 
+def test_a_detail_page_lights_up_its_section(staff):
+    nav = signed_in(staff).get("/probe/hosts/1/").context["nav"]
+
+    assert [item["name"] for item in nav if item["active"]] == ["dashboard:hosts"]
+
+
 def test_signed_out_pages_show_no_navigation(client, staff):
     response = client.get("/login/")
 
