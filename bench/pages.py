@@ -190,6 +190,9 @@ def main() -> None:
         elapsed = load(args.records, 1000, now)
         print(f"loaded in {elapsed:.0f} s")
     cookie, admin = seed_fleet(now)
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)  # pages link hashed static names
     connection.close()
     with psycopg.connect(psycopg_dsn(), autocommit=True) as maintenance:
         maintenance.execute("VACUUM ANALYZE")

@@ -6,6 +6,7 @@ Each page reads through the same selectors as the JSON route it mirrors (`/api/u
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +34,17 @@ def minute_ceil(value: datetime) -> datetime:
     return floor if floor == value else floor + timedelta(minutes=1)
 
 
+def login_state(now: datetime | None = None) -> Any | None:
+    """The canonical login's freshness from the single refresher (issue 15: access-token expiry,
+    last refresh and who made it, refresh state): `LoginFreshness`, or None without a login or
+    on a server that does not have the refresher yet."""
+    try:
+        refresh_selectors = importlib.import_module("hosts.fleetauth.refresh.selectors")
+    except ModuleNotFoundError:
+        return None
+    return refresh_selectors.login_freshness(now=now)
+
+
 # --- Overview.
 
 
@@ -48,6 +60,7 @@ class Overview:
     canonical: dict[str, Any] | None
     quota: dict[str, Any]
     api_disabled: bool
+    login: Any | None = None  # login_state()
 
 
 def overview(now: datetime | None = None) -> Overview:
@@ -78,6 +91,7 @@ def overview(now: datetime | None = None) -> Overview:
             state=state.quota, canonical_digest=canonical.digest if canonical else None
         ),
         api_disabled=state.api_disabled,
+        login=login_state(now) if canonical is not None else None,
     )
 
 
@@ -292,10 +306,12 @@ class AuthPage:
     history: list[dict[str, Any]]
     hosts: dict[str, int]
     avg_refresh_age_seconds: float | None
+    login: Any | None = None  # login_state()
 
 
 def auth_page() -> AuthPage:
     return AuthPage(
+        login=login_state(),
         canonical=admin_selectors.canonical_status(),
         history=admin_selectors.canonical_history(limit=50),
         hosts=admin_selectors.host_counts(),

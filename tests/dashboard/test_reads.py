@@ -121,3 +121,41 @@ def test_it_pages_and_filters_the_audit_log(staff_client, db):
     assert "<code>token.issue</code>" not in filtered
     by_actor = staff_client.get(reverse("dashboard:audit"), {"actor": "a59"}).content.decode()
     assert by_actor.count("<tr><td>") == 1
+
+
+def test_it_shows_the_refresher_view_of_the_login(staff_client, db, monkeypatch):
+    """Access-token expiry, who refreshed and the refresh state, from the single refresher's
+    `login_freshness` (issue 15), on the overview and the canonical auth page."""
+    import json
+    import sys
+    from datetime import timedelta
+    from types import ModuleType, SimpleNamespace
+
+    from django.utils import timezone
+
+    from hosts.fleetauth.authjson import normalise_auth
+    from hosts.fleetauth.services import canonical_auth_install
+    from tests.dashboard.test_actions import _auth_json
+
+    auth, last_refresh = normalise_auth(json.loads(_auth_json()))
+    canonical_auth_install(auth=auth, last_refresh=last_refresh, source="runner", source_host=None)
+    now = timezone.now()
+    login = SimpleNamespace(
+        refreshed_by="server",
+        refreshed_by_host=None,
+        access_expires_at=now + timedelta(hours=5),
+        refresh_state="retrying",
+        refresh_due_at=now,
+        refresh_retry_at=now + timedelta(minutes=2),
+        refresh_error="token endpoint unreachable",
+        action="Nothing yet: the server retries with back-off.",
+    )
+    fake = ModuleType("hosts.fleetauth.refresh.selectors")
+    fake.login_freshness = lambda **kwargs: login  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "hosts.fleetauth.refresh.selectors", fake)
+
+    overview = staff_client.get("/").content.decode()
+    assert "Access token expires" in overview and "refreshed by server" in overview
+    assert "refresh retrying" in overview
+    page = staff_client.get(reverse("dashboard:auth")).content.decode()
+    assert "token endpoint unreachable" in page and "retries with back-off" in page
