@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from core.time import epoch_ms
+from core.time import epoch_ms, from_epoch_ms
 from hosts import quota
 from hosts import selectors as fleet
 from hosts.fleetadmin import selectors as admin_selectors
@@ -25,13 +25,6 @@ from usage.aggregation import DAY_MS, HOUR_MS, Sums, UsageFilter, aggregate
 
 TOP_LIMIT = 5
 CHART_DAYS = 30
-
-
-def minute_ceil(value: datetime) -> datetime:
-    """`value` rounded up to a whole minute: page ranges end there, so the CSV link that repeats
-    them (as epoch ms) asks for exactly the rows on screen."""
-    floor = value.replace(second=0, microsecond=0)
-    return floor if floor == value else floor + timedelta(minutes=1)
 
 
 def login_state(now: datetime | None = None) -> Any | None:
@@ -131,8 +124,15 @@ def usage_filter(
     family: str | None,
     now: datetime | None = None,
 ) -> UsageFilter:
+    """The preset's range in whole UTC hours (24 h: the last 24, this one included) or whole UTC
+    days (7, 30, 90 d: today and the days before it). Whole hours and days are what the rollups
+    hold, so the page (and the CSV link, which repeats the range) reads no raw records and no
+    hourly rows for ragged edges: for a 2,000-group breakdown that is most of the cost."""
     _label, length, _step = RANGES[range_key]
-    ts_to = minute_ceil(now or timezone.now())
+    now = (now or timezone.now()).astimezone(UTC)
+    grain = HOUR_MS if length <= timedelta(days=1) else DAY_MS
+    now_ms = epoch_ms(now)
+    ts_to = from_epoch_ms(now_ms - now_ms % grain + grain)
     return UsageFilter(
         user=user, machine=machine, model_family=family, ts_from=ts_to - length, ts_to=ts_to
     )
@@ -145,12 +145,21 @@ def usage_page(flt: UsageFilter, *, range_key: str) -> UsagePage:
         flt, from_ms=epoch_ms(flt.ts_from), to_ms=epoch_ms(flt.ts_to), step_ms=step, tz=None
     )
     breakdown = usage_selectors.breakdown(flt)
+    # The totals, the leaderboards and the filter suggestions are sums of the breakdown's groups
+    # (user × machine × model) in hand: the same numbers as their own reads, without the reads.
     overall = Sums()
-    for _key, item in breakdown:
-        overall.add(item.values())
+    per: dict[str, dict[tuple, Sums]] = {by: {} for by in usage_selectors.LEADERBOARD_BY}
+    for (user, machine, _model, family), item in breakdown:
+        values = item.values()
+        overall.add(values)
+        for by, key in (("user", user), ("machine", machine), ("model_family", family)):
+            per[by].setdefault((key,), Sums()).add(values)
     boards = {
-        by: usage_selectors.leaderboard(flt, by=by, limit=BOARD_LIMIT)
-        for by in usage_selectors.LEADERBOARD_BY
+        by: usage_selectors.leaderboard_of(groups, limit=BOARD_LIMIT) for by, groups in per.items()
+    }
+    choices = {
+        by: [key for key, _sums in usage_selectors.leaderboard_of(groups, limit=CHOICES_LIMIT)]
+        for by, groups in per.items()
     }
     return UsagePage(
         flt=flt,
@@ -161,19 +170,8 @@ def usage_page(flt: UsageFilter, *, range_key: str) -> UsagePage:
         breakdown=breakdown,
         recent=usage_selectors.recent(flt, limit=RECENT_LIMIT),
         unpriced=usage_selectors.unpriced_models(),
-        choices=filter_choices(),
+        choices=choices,
     )
-
-
-def filter_choices() -> dict[str, list[str]]:
-    """Known users, machines and families (all time, most expensive first) for the filters."""
-    return {
-        by: [
-            key
-            for key, _sums in usage_selectors.leaderboard(UsageFilter(), by=by, limit=CHOICES_LIMIT)
-        ]
-        for by in usage_selectors.LEADERBOARD_BY
-    }
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,13 @@ def _by_cost(groups: dict[tuple, Sums]) -> list[tuple[tuple, Sums]]:
 
 def leaderboard(flt: UsageFilter, *, by: str, limit: int) -> list[tuple[str, Sums]]:
     """The `limit` most expensive keys of dimension `by`, with their sums."""
-    return [(key[0], item) for key, item in _by_cost(aggregate(flt, (by,)))[:limit]]
+    return leaderboard_of(aggregate(flt, (by,)), limit=limit)
+
+
+def leaderboard_of(groups: dict[tuple, Sums], *, limit: int) -> list[tuple[str, Sums]]:
+    """The leaderboard of sums already grouped by one dimension (keys of one element), in the
+    order `leaderboard` answers: for a page that has finer groups in hand and sums them up."""
+    return [(key[0], item) for key, item in _by_cost(groups)[:limit]]
 
 
 @dataclass(frozen=True)

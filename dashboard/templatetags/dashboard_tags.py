@@ -72,17 +72,6 @@ def get_item(mapping: dict, key: str):
 
 
 @register.filter
-def micro_usd_fine(value: int | None) -> str:
-    """Integer micro-USD with four decimals ("$0.0123"): for per-row costs in the breakdown,
-    where cents would round most rows to nothing."""
-    if value is None:
-        return ""
-    dollars = Decimal(int(value)) / Decimal(1_000_000)
-    sign = "-" if dollars < 0 else ""
-    return f"{sign}${abs(dollars):,.4f}"
-
-
-@register.filter
 def price(value: float | Decimal | None) -> str:
     """USD per million tokens as priced: at least two decimals, up to six ("$0.125")."""
     if value is None:

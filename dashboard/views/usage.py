@@ -15,6 +15,7 @@ from dashboard import selectors
 from dashboard.charts import bar_chart, series_bars
 from dashboard.forms import UsageFilterForm
 from dashboard.selectors import DEFAULT_RANGE
+from dashboard.tables import breakdown_rows
 from usage.serializers import totals_data
 
 
@@ -87,6 +88,7 @@ def usage(request: HttpRequest) -> HttpResponse:
             "form": form,
             "filters": filters,
             "page": page,
+            "breakdown_html": breakdown_rows(page.breakdown),
             "range_label": range_label,
             "chart": _cost_chart(
                 page.series, label=f"Cost per bucket, last {range_label}", chart_id="cost-range"

@@ -159,3 +159,20 @@ def test_it_shows_the_refresher_view_of_the_login(staff_client, db, monkeypatch)
     assert "refresh retrying" in overview
     page = staff_client.get(reverse("dashboard:auth")).content.decode()
     assert "token endpoint unreachable" in page and "retries with back-off" in page
+
+
+def test_it_ranks_the_usage_leaderboards_as_the_api_does(usage):
+    from dashboard import selectors
+    from usage import selectors as usage_selectors
+
+    for filters in ({}, {"user": "bob"}, {"family": "opus"}):
+        flt = selectors.usage_filter(
+            range_key="7d",
+            user=filters.get("user"),
+            machine=None,
+            family=filters.get("family"),
+        )
+        page = selectors.usage_page(flt, range_key="7d")
+        for by in usage_selectors.LEADERBOARD_BY:
+            assert page.boards[by] == usage_selectors.leaderboard(flt, by=by, limit=10), by
+        assert page.overall == usage_selectors.totals(flt)
