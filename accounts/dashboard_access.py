@@ -19,9 +19,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 
-from accounts.permissions import mtls_header_present
 from accounts.selectors import staff_user_exists
-from core.client_ip import from_trusted_proxy
+from core.client_ip import mtls_verified
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
@@ -34,7 +33,7 @@ def dashboard_mtls_ok(request: HttpRequest) -> bool:
     """True unless DASHBOARD_REQUIRE_MTLS is on and the trusted proxy saw no client certificate."""
     if not settings.DASHBOARD_REQUIRE_MTLS:
         return True
-    return mtls_header_present(request) and from_trusted_proxy(request)
+    return mtls_verified(request)
 
 
 def require_dashboard_mtls(request: HttpRequest) -> None:

@@ -1,17 +1,22 @@
 """Browser tests: Playwright driving Debian's Chromium against the real server.
 
+Fixtures are package-scoped, not session-scoped: Playwright's sync API keeps an event loop
+running in the main thread while it is open, which would break later tests that call
+`asyncio.run()`; so Chromium and the servers go away after the last browser test.
+
 The server is started as `make run` starts it (gunicorn with the uvicorn worker, so SSE streams
 work) on a database of its own (an SQLite file, or a PostgreSQL database created and dropped
-here), with collected static files and DEBUG off. One Chromium per test session; each test gets a
-fresh browser context (cookies, storage) and page.
+here), with collected static files and DEBUG off. One Chromium for all browser tests; each test
+gets a fresh browser context (cookies, storage) and page.
 
 Fixtures:
-- `browser`: the session's Chromium (never downloaded: /usr/bin/chromium, or $CHROMIUM_PATH).
-- `live_site`: a `Site` for the whole session, with the staff user `STAFF_USERNAME` /
+- `browser`: one Chromium for all browser tests (never downloaded: /usr/bin/chromium, or
+  $CHROMIUM_PATH).
+- `live_site`: a `Site` for all browser tests, with the staff user `STAFF_USERNAME` /
   `STAFF_PASSWORD` and the setup completed; tests share its database, so use names of their own.
 - `fresh_site`: a `Site` per test module on a brand-new database (no user, setup not done).
 - `page`: a new page at 1280 × 900, signed out. `staff_page`: the same, signed in as the staff
-  user of `live_site` (the login is done once per session and its cookies reused).
+  user of `live_site` (the login is done once and its cookies reused).
 - `screenshot(page, name)`: with SCREENSHOTS=1, saves `bench/screenshots/<name>-1280.png` and
   `<name>-390.png` (full page); otherwise does nothing.
 """
@@ -155,7 +160,7 @@ class Template:
             _drop(self.database_url, database)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def site_template(tmp_path_factory) -> Iterator[Template]:
     tmp = tmp_path_factory.mktemp("site-template")
     url = os.environ.get("DATABASE_URL", "")
@@ -201,7 +206,7 @@ def running_site(template: Template, tmp: Path, name: str, **settings: str) -> I
             server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
@@ -211,7 +216,7 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_site(site_template, tmp_path_factory) -> Iterator[Site]:
     with running_site(site_template, tmp_path_factory.mktemp("site"), "browser") as site:
         # One process for the seed: each `manage.py` start costs a second or more.
@@ -246,7 +251,7 @@ def page(browser):
     context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def staff_storage(browser, live_site, tmp_path_factory) -> str:
     """Cookies of a staff session on `live_site`, made once through the login form."""
     context, login_page = _new_page(browser)
