@@ -18,6 +18,7 @@ from hosts import quota
 from hosts import selectors as fleet
 from hosts.fleetadmin import selectors as admin_selectors
 from hosts.fleetauth import selectors as auth_selectors
+from hosts.serializers import chatgpt_usage_data
 from hosts.services import host_calls_pending
 from usage import fleet_selectors
 from usage import selectors as usage_selectors
@@ -80,8 +81,10 @@ def overview(now: datetime | None = None) -> Overview:
         top_families=usage_selectors.leaderboard(window, by="model_family", limit=TOP_LIMIT),
         hosts=admin_selectors.host_counts(),
         canonical=admin_selectors.canonical_status(canonical),
-        quota=quota.quota_for_request(
-            state=state.quota, canonical_digest=canonical.digest if canonical else None
+        quota=chatgpt_usage_data(
+            quota.quota_for_request(
+                state=state.quota, canonical_digest=canonical.digest if canonical else None
+            )
         ),
         api_disabled=state.api_disabled,
         login=login_state(now) if canonical is not None else None,
@@ -321,8 +324,10 @@ def quota_state() -> dict[str, Any]:
     """The ChatGPT quota summary `/auth` and `/admin/overview` answer (stored values only)."""
     state = fleet.fleet_state()
     canonical = auth_selectors.canonical_current()
-    return quota.quota_for_request(
-        state=state.quota, canonical_digest=canonical.digest if canonical else None
+    return chatgpt_usage_data(
+        quota.quota_for_request(
+            state=state.quota, canonical_digest=canonical.digest if canonical else None
+        )
     )
 
 
