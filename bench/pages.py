@@ -63,39 +63,42 @@ def seed_fleet(now: datetime) -> tuple[str, str]:
 
 
 def routes(now: datetime) -> list[tuple[str, list[tuple[str, str, str]]]]:
-    """Each page with the JSON reads it is built from: (label, path, credential kind)."""
-    day_ms = 86_400_000
-    now_ms = int(now.timestamp() * 1000)
-    month_ago = now_ms - 30 * day_ms
-    week = {"from": now_ms - 7 * day_ms, "to": now_ms}
+    """Each page with the JSON reads it is built from, over the same ranges the page reads
+    (dashboard.selectors: whole UTC days for 7/30/90 d): (label, path, credential kind)."""
+    from core.time import epoch_ms
+    from dashboard.selectors import overview_window, usage_filter
 
     def usage(route: str, **params) -> str:
         return f"/api/usage/{route}" + (f"?{urlencode(params)}" if params else "")
 
+    def span(flt) -> dict[str, int]:
+        return {"from": epoch_ms(flt.ts_from), "to": epoch_ms(flt.ts_to)}
+
+    day_ms = 86_400_000
+    chart_from, chart_to = overview_window(now)
+    chart = {"from": epoch_ms(chart_from), "to": epoch_ms(chart_to)}
+    top = {"from": epoch_ms(chart_from)}
+    week = span(usage_filter(range_key="7d", user=None, machine=None, family=None, now=now))
+    one_user = span(
+        usage_filter(range_key="90d", user="user-07", machine=None, family=None, now=now)
+    )
+    month = {"from": epoch_ms(now.replace(day=1, hour=0, minute=0, second=0, microsecond=0))}
     return [
         (
             "overview",
             [
                 ("page /", "/", "session"),
                 ("  /admin/overview (cards, health)", "/admin/overview", "admin"),
-                (
-                    "  timeseries 30 d, 1 d",
-                    usage("timeseries", step=day_ms, **{"from": month_ago}),
-                    "",
-                ),
-                (
-                    "  leaderboard user, 30 d",
-                    usage("leaderboard", by="user", limit=5, **{"from": month_ago}),
-                    "",
-                ),
+                ("  timeseries 30 d, 1 d", usage("timeseries", step=day_ms, **chart), ""),
+                ("  leaderboard user, 30 d", usage("leaderboard", by="user", limit=5, **top), ""),
                 (
                     "  leaderboard machine, 30 d",
-                    usage("leaderboard", by="machine", limit=5, **{"from": month_ago}),
+                    usage("leaderboard", by="machine", limit=5, **top),
                     "",
                 ),
                 (
                     "  leaderboard family, 30 d",
-                    usage("leaderboard", by="model_family", limit=5, **{"from": month_ago}),
+                    usage("leaderboard", by="model_family", limit=5, **top),
                     "",
                 ),
                 ("  live fragment (after each event)", "/dashboard/live/overview", "session"),
@@ -107,7 +110,7 @@ def routes(now: datetime) -> list[tuple[str, list[tuple[str, str, str]]]]:
                 ("page /dashboard/usage/", "/dashboard/usage/", "session"),
                 ("  timeseries 7 d, 6 h", usage("timeseries", step=6 * 3_600_000, **week), ""),
                 ("  breakdown 7 d (table, CSV)", usage("breakdown", **week), ""),
-                ("  leaderboard user, 7 d", usage("leaderboard", by="user", limit=10, **week), ""),
+                ("  breakdown.csv 7 d", usage("breakdown.csv", **week), ""),
                 ("  recent (25)", usage("recent", limit=25, **week), ""),
             ],
         ),
@@ -119,11 +122,7 @@ def routes(now: datetime) -> list[tuple[str, list[tuple[str, str, str]]]]:
                     "/dashboard/usage/?range=90d&user=user-07",
                     "session",
                 ),
-                (
-                    "  breakdown 90 d, one user",
-                    usage("breakdown", user="user-07", **{"from": now_ms - 90 * day_ms}),
-                    "",
-                ),
+                ("  breakdown 90 d, one user", usage("breakdown", user="user-07", **one_user), ""),
             ],
         ),
         (
@@ -133,7 +132,7 @@ def routes(now: datetime) -> list[tuple[str, list[tuple[str, str, str]]]]:
                 ("  /admin/hosts (100 rows)", "/admin/hosts", "admin"),
                 (
                     "  leaderboard machine, month",
-                    usage("leaderboard", by="machine", limit=100, **{"from": month_ago}),
+                    usage("leaderboard", by="machine", limit=100, **month),
                     "",
                 ),
             ],

@@ -57,15 +57,20 @@ class Overview:
     login: Any | None = None  # login_state()
 
 
+def overview_window(now: datetime) -> tuple[datetime, datetime]:
+    """The overview's chart and leaders: the last CHART_DAYS UTC days, today included."""
+    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day_start - timedelta(days=CHART_DAYS - 1), day_start + timedelta(days=1)
+
+
 def overview(now: datetime | None = None) -> Overview:
     now = now or timezone.now()
     periods = fleet_selectors.periods(now)
-    day_start = periods.day_start
-    chart_from = day_start - timedelta(days=CHART_DAYS - 1)
+    chart_from, chart_to = overview_window(now)
     series = usage_selectors.timeseries(
         UsageFilter(),
         from_ms=epoch_ms(chart_from),
-        to_ms=epoch_ms(day_start) + DAY_MS,
+        to_ms=epoch_ms(chart_to),
         step_ms=DAY_MS,
         tz=None,
     )

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.dashboard_access import staff_required
@@ -24,7 +25,13 @@ def _before(request: HttpRequest) -> int | None:
 
 
 def _hosts_context(request: HttpRequest, form: HostRegisterForm) -> dict:
-    return {"page": selectors.hosts_page(before=_before(request)), "form": form}
+    return {
+        "page": selectors.hosts_page(before=_before(request)),
+        "form": form,
+        # Row links and actions are this prefix + "<id>/…" (dashboard/urls.py): one reverse()
+        # for the page instead of three per row.
+        "hosts_url": reverse("dashboard:hosts"),
+    }
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

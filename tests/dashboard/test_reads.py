@@ -176,3 +176,10 @@ def test_it_ranks_the_usage_leaderboards_as_the_api_does(usage):
         for by in usage_selectors.LEADERBOARD_BY:
             assert page.boards[by] == usage_selectors.leaderboard(flt, by=by, limit=10), by
         assert page.overall == usage_selectors.totals(flt)
+
+
+def test_it_builds_the_host_row_links_the_urls_answer(staff_client, host):
+    page = staff_client.get(reverse("dashboard:hosts")).content.decode()
+    assert f'href="{reverse("dashboard:host", args=[host.pk])}"' in page
+    assert f'formaction="{reverse("dashboard:host-roaming", args=[host.pk])}"' in page
+    assert f'formaction="{reverse("dashboard:host-status", args=[host.pk])}"' in page
