@@ -14,6 +14,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -44,7 +45,11 @@ def require_dashboard_mtls(request: HttpRequest) -> None:
 
 def is_dashboard_user(request: HttpRequest) -> bool:
     user = getattr(request, "user", None)
-    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+    # Only a Django user counts: DRF views that render templates (/api/docs) put their own
+    # principal (an API token) in request.user, and anonymous users are not AbstractBaseUser.
+    if not isinstance(user, AbstractBaseUser):
+        return False
+    return bool(user.is_active and getattr(user, "is_staff", False))
 
 
 def signed_out_redirect(request: HttpRequest) -> HttpResponseRedirect:

@@ -220,3 +220,13 @@ def test_django_admins_view_site_link_leads_to_the_dashboard(django_user_model):
     assert response.status_code == 200
     assert response.context["site_url"] == "/"
     assert b'href="/">View site' in response.content
+
+
+def test_a_page_rendered_for_an_api_principal_has_no_dashboard_context(rf):
+    from accounts.context_processors import dashboard
+    from core.principals import Principal
+
+    request = rf.get("/api/docs")
+    request.user = Principal(kind="token", user="ops", scope="admin", credential=None)
+
+    assert dashboard(request) == {"nav": [], "setup_pending": False}
