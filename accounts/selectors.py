@@ -24,11 +24,6 @@ def audit_since(*, since: datetime | None, limit: int) -> list[AuditEvent]:
     return list(events[:limit])
 
 
-def audit_latest(*, limit: int) -> list[AuditEvent]:
-    """Newest first."""
-    return list(AuditEvent.objects.order_by("-ts", "-id")[:limit])
-
-
 def audit_page(*, before: int | None, limit: int) -> list[AuditEvent]:
     """Newest first, from below the id `before` (the `/admin/logs` cursor)."""
     events = AuditEvent.objects.order_by("-id")

@@ -98,10 +98,6 @@ def trusted_networks() -> tuple[IPNetwork, ...]:
     return _trust(tuple(settings.TRUSTED_PROXIES))[1]
 
 
-def unix_socket_trusted() -> bool:
-    return _trust(tuple(settings.TRUSTED_PROXIES))[0]
-
-
 def is_trusted_proxy(ip: str | None) -> bool:
     """True when `ip` (an address, not the socket) is in a trusted network."""
     if not ip:

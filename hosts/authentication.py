@@ -55,7 +55,6 @@ class HostKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(MSG_INVALID)
         if host.status != HostStatus.ACTIVE:
             raise exceptions.PermissionDenied(MSG_DISABLED)
-        request.host_api_key = key
         principal = Principal(
             kind=HOST, user=host.usage_user, scope="host", credential=host, machine=host.fqdn
         )

@@ -66,16 +66,3 @@ def parse_usage_line(text: str) -> LineUsage:
         output=_number(_OUTPUT_RE, cleaned),
         reasoning=_number(_REASONING_RE, cleaned),
     )
-
-
-def format_usage_line(
-    *, total: int, input: int, output: int, cached: int = 0, reasoning: int = 0
-) -> str:
-    """The line as Codex prints it (zero cached/reasoning parts are left out)."""
-    line = f"Token usage: total={total:,} input={input:,}"
-    if cached:
-        line += f" (+ {cached:,} cached)"
-    line += f" output={output:,}"
-    if reasoning:
-        line += f" (reasoning {reasoning:,})"
-    return line

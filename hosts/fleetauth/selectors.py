@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from core.crypto import decrypt_text
-from hosts.models import CanonicalAuth, Host, HostAuthDigest
+from hosts.models import CanonicalAuth, Host
 
 
 def canonical_current() -> CanonicalAuth | None:
@@ -58,8 +58,3 @@ def host_token_usage_month(
     from usage.host_month import host_month_sums
 
     return TokenUsage(**host_month_sums(host_id=host.pk, since=month_start(now), request=request))
-
-
-def host_recent_digests(*, host: Host) -> list[HostAuthDigest]:
-    """The host's last three auth digests, newest first."""
-    return list(HostAuthDigest.objects.filter(host=host)[:3])

@@ -5,10 +5,23 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hosts.delivery.usage_line import LineUsage, clean_line, format_usage_line, parse_usage_line
+from hosts.delivery.usage_line import LineUsage, clean_line, parse_usage_line
 
 counts = st.integers(min_value=0, max_value=10**9)
 ANSI_COLOURS = ["\x1b[1m", "\x1b[0m", "\x1b[32m", "\x1b[1;34m", "\x1b[38;5;245m", "\x1b[2m"]
+
+
+def format_usage_line(
+    *, total: int, input: int, output: int, cached: int = 0, reasoning: int = 0
+) -> str:
+    """The line as Codex prints it (zero cached/reasoning parts are left out)."""
+    line = f"Token usage: total={total:,} input={input:,}"
+    if cached:
+        line += f" (+ {cached:,} cached)"
+    line += f" output={output:,}"
+    if reasoning:
+        line += f" (reasoning {reasoning:,})"
+    return line
 
 
 @st.composite

@@ -9,8 +9,6 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from core.hashing import sha256_hex
-
 SOURCE_PATH = Path(__file__).with_name("tokenfleet_collect.py")
 
 
@@ -22,7 +20,3 @@ def _source_for(path: Path, mtime_ns: int) -> bytes:
 def collector_source() -> bytes:
     """The collector's bytes (re-read when the file changes)."""
     return _source_for(SOURCE_PATH, SOURCE_PATH.stat().st_mtime_ns)
-
-
-def collector_sha256() -> str:
-    return sha256_hex(collector_source())
