@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import ApiToken, AuditEvent
-from accounts.services import request_actor, token_revoke
+from accounts.services import staff_actor, token_revoke
 from core.admin import ReadOnlyAdmin
 from core.client_ip import client_ip
 
@@ -75,7 +75,7 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        actor = request_actor(request) or "staff"
+        actor = staff_actor(request)
         revoked = 0
         for token in queryset.filter(revoked_at__isnull=True):
             token_revoke(token_id=token.pk, actor=actor, ip=client_ip(request))

@@ -81,6 +81,11 @@ def request_actor(request: HttpRequest | Request) -> str:
     return ""
 
 
+def staff_actor(request: HttpRequest) -> str:
+    """Who made a change in Django admin: the staff user, else `staff`."""
+    return request_actor(request) or "staff"
+
+
 def audit_record(
     *,
     action: str,

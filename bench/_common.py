@@ -140,13 +140,24 @@ def server(env: dict[str, str], *, workers: int = 2):
             time.sleep(0.2)
         yield base
     finally:
-        if process.poll() is None:
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen, *, grace: float = 20.0, leader: bool = False) -> None:
+    """Stop a server started in a session of its own: SIGTERM to its process group (with
+    `leader`, to the leader alone, which stops its own children), SIGKILL to the group after
+    `grace` seconds; then wait for it."""
+    with contextlib.suppress(ProcessLookupError):
+        if leader:
+            process.terminate()
+        else:
             os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def percentile(values: list[float], fraction: float) -> float:

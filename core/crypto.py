@@ -30,13 +30,14 @@ def encrypt_text(plaintext: str) -> str:
     return _current().encrypt(plaintext.encode("utf-8")).decode("ascii")
 
 
+MSG_UNDECRYPTABLE = "Stored secret cannot be decrypted with FIELD_ENCRYPTION_KEY."
+
+
 def decrypt_text(ciphertext: str) -> str:
     try:
         return _current().decrypt(ciphertext.encode("ascii")).decode("utf-8")
     except InvalidToken as exc:
-        raise DecryptionError(
-            "Stored secret cannot be decrypted with FIELD_ENCRYPTION_KEY."
-        ) from exc
+        raise DecryptionError(MSG_UNDECRYPTABLE) from exc
 
 
 def reencrypt_text(ciphertext: str) -> str:
@@ -45,6 +46,4 @@ def reencrypt_text(ciphertext: str) -> str:
     try:
         return _current().rotate(ciphertext.encode("ascii")).decode("ascii")
     except InvalidToken as exc:
-        raise DecryptionError(
-            "Stored secret cannot be decrypted with FIELD_ENCRYPTION_KEY."
-        ) from exc
+        raise DecryptionError(MSG_UNDECRYPTABLE) from exc

@@ -9,6 +9,11 @@ TOKEN = "token"
 HOST = "host"
 
 
+def host_actor(fqdn: str | None) -> str:
+    """The audit actor of what a host does: `host:<fqdn>`."""
+    return f"host:{fqdn}"
+
+
 @dataclass(frozen=True)
 class Principal:
     kind: str  # TOKEN or HOST
@@ -28,7 +33,7 @@ class Principal:
     @property
     def actor(self) -> str:
         if self.kind == HOST:
-            return f"host:{self.machine}"
+            return host_actor(self.machine)
         return f"token:{self.credential.pk}:{self.user}"
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from accounts.services import request_actor
+from accounts.services import staff_actor
 from core.admin import NoAddInlineMixin
 from core.admin import ReadOnlyAdmin as BaseReadOnlyAdmin
 from core.client_ip import client_ip
@@ -73,16 +73,7 @@ class HostAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    readonly_fields = (
-        "fqdn",
-        "api_key_hint",
-        "client_version",
-        "wrapper_version",
-        "api_calls",
-        "last_seen_at",
-        "created_at",
-        "updated_at",
-    )
+    readonly_fields = tuple(name for name in fields if name not in fleet_services.OPERATOR_FIELDS)
     inlines = (HostAuthStateInline, HostAuthDigestInline)
 
     def has_add_permission(self, request) -> bool:
@@ -99,13 +90,13 @@ class HostAdmin(admin.ModelAdmin):
             fleet_services.host_fields_set(
                 host_id=obj.pk,
                 changes=changes,
-                actor=request_actor(request) or "staff",
+                actor=staff_actor(request),
                 ip=client_ip(request),
             )
 
     def delete_model(self, request, obj) -> None:
         fleet_services.host_delete(
-            host_id=obj.pk, actor=request_actor(request) or "staff", ip=client_ip(request)
+            host_id=obj.pk, actor=staff_actor(request), ip=client_ip(request)
         )
 
     def delete_queryset(self, request, queryset) -> None:

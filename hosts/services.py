@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.services import audit_record
 from core.cache import counter_incr
 from core.errors import ApplicationError
+from core.principals import host_actor
 from hosts.models import FleetSetting, Host
 from hosts.selectors import fleet_state_changed
 
@@ -45,7 +46,7 @@ def host_bind_ip(*, host: Host, ip: str | None, override_allowed: bool = False) 
             if bound:
                 audit_record(
                     action="auth.bind_ip",
-                    actor=f"host:{host.fqdn}",
+                    actor=host_actor(host.fqdn),
                     ip=ip,
                     meta={"host_id": host.pk, "fqdn": host.fqdn},
                 )
@@ -58,7 +59,7 @@ def host_bind_ip(*, host: Host, ip: str | None, override_allowed: bool = False) 
             Host.objects.filter(pk=host.pk).update(bound_ip=ip)
             audit_record(
                 action="auth.roaming_ip",
-                actor=f"host:{host.fqdn}",
+                actor=host_actor(host.fqdn),
                 ip=ip,
                 meta={"host_id": host.pk, "fqdn": host.fqdn, "previous_ip": previous},
             )
@@ -67,14 +68,14 @@ def host_bind_ip(*, host: Host, ip: str | None, override_allowed: bool = False) 
     if override_allowed:
         audit_record(
             action="auth.force_ip_override",
-            actor=f"host:{host.fqdn}",
+            actor=host_actor(host.fqdn),
             ip=ip,
             meta={"host_id": host.pk, "fqdn": host.fqdn, "bound_ip": previous},
         )
         return
     audit_record(
         action="auth.failed",
-        actor=f"host:{host.fqdn}",
+        actor=host_actor(host.fqdn),
         ip=ip,
         meta={"reason": "ip not allowed", "host_id": host.pk, "bound_ip": previous},
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from accounts.services import request_actor
+from accounts.services import staff_actor
 from core.admin import ReadOnlyAdmin
 from core.client_ip import client_ip
 from usage.models import ModelPrice, UsageRecord
@@ -121,21 +121,19 @@ class ModelPriceAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         # Saved, re-rated and audited by the service; the admin only reports the count.
         self._report(
-            request, price_save(price=obj, actor=request_actor(request), ip=client_ip(request))
+            request, price_save(price=obj, actor=staff_actor(request), ip=client_ip(request))
         )
 
     def delete_model(self, request, obj) -> None:
         self._report(
             request,
-            price_delete(prices=[obj], actor=request_actor(request), ip=client_ip(request)),
+            price_delete(prices=[obj], actor=staff_actor(request), ip=client_ip(request)),
         )
 
     def delete_queryset(self, request, queryset) -> None:
         self._report(
             request,
-            price_delete(
-                prices=list(queryset), actor=request_actor(request), ip=client_ip(request)
-            ),
+            price_delete(prices=list(queryset), actor=staff_actor(request), ip=client_ip(request)),
         )
 
     def _report(self, request, result: PriceOverride) -> None:

@@ -24,6 +24,7 @@ from accounts.authentication import ApiTokenAuthentication
 from accounts.permissions import UsageReadAccess
 from core.negotiation import JsonErrorNegotiation
 from embed.access import EmbedTokenUsageRule
+from usage.aggregation import MICROS_PER_USD
 from usage.models import UsageTotal
 
 LABELS = ["user", "machine", "model_family"]
@@ -34,7 +35,6 @@ TOKEN_KINDS = {
     "cache_read": "cache_read",
     "output": "output",
 }
-MICROS_PER_USD = 1_000_000
 
 
 def usage_metric_rows() -> list[dict]:

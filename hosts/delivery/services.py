@@ -15,6 +15,7 @@ from accounts.services import audit_record
 from core.crypto import decrypt_text, encrypt_text
 from core.errors import ApplicationError
 from core.hashing import secret_hint, sha256_hex
+from core.principals import host_actor
 from core.time import iso
 from hosts.delivery.installer import installer_script
 from hosts.delivery.prompts import prompt_metadata
@@ -292,7 +293,7 @@ def codex_usage_record(
             )
             audit_record(
                 action="token.usage",
-                actor=f"host:{host.fqdn}",
+                actor=host_actor(host.fqdn),
                 ip=ip,
                 meta={
                     "host_id": host.pk,
@@ -311,7 +312,7 @@ def codex_usage_record(
         if rejected:
             audit_record(
                 action="token.usage_rejected",
-                actor=f"host:{host.fqdn}",
+                actor=host_actor(host.fqdn),
                 ip=ip,
                 meta={
                     "host_id": host.pk,

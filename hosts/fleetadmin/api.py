@@ -31,6 +31,7 @@ from hosts.runner import engine
 from hosts.runner import services as runner_services
 from hosts.serializers import (
     chatgpt_usage_data,
+    digest_data,
     fleet_record_data,
     latest_usage_data,
     login_freshness_data,
@@ -107,10 +108,7 @@ def host_row(host: Host, *, canonical_digest: str | None, pending_calls: int = 0
             "updated_at": iso(state.updated_at),
             "in_sync": bool(canonical_digest) and state.digest == canonical_digest,
         },
-        "recent_digests": [
-            {"digest": row.digest, "last_refresh": row.last_refresh, "seen_at": iso(row.seen_at)}
-            for row in host.recent_digests.all()[:3]
-        ],
+        "recent_digests": [digest_data(row) for row in host.recent_digests.all()[:3]],
         "latest_usage": latest_usage_data(getattr(host, "latest_usage", None)),
     }
 

@@ -12,11 +12,17 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.services import request_actor
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from hosts import quota, selectors, versions
-from hosts.api_base import FleetAdminView, FleetHostView, FleetPublicView, ok, request_host
+from hosts.api_base import (
+    FleetAdminView,
+    FleetHostView,
+    FleetPublicView,
+    admin_actor,
+    ok,
+    request_host,
+)
 from hosts.fleetauth import selectors as auth_selectors
 from hosts.fleetauth import services
 from hosts.fleetauth.authjson import AuthJsonError, normalise_auth, parse_digest, parse_rfc3339
@@ -56,10 +62,6 @@ def _body(request: Request) -> dict[str, Any]:
 
 def _flag(request: Request, name: str) -> bool:
     return str(request.query_params.get(name, "")).strip().lower() in TRUTHY
-
-
-def _admin_actor(request: Request) -> str:
-    return request_actor(request) or "admin:mtls"
 
 
 def auth_answer(
@@ -166,7 +168,7 @@ class VersionsApi(FleetPublicView):
 
 def _run_step_now(request: Request, name: str) -> None:
     """An admin's explicit refresh: run the runner's step here, under its claim."""
-    cycle_run(trigger=MANUAL, only=[name], runner=f"admin:{_admin_actor(request)}"[:100])
+    cycle_run(trigger=MANUAL, only=[name], runner=f"admin:{admin_actor(request)}"[:100])
 
 
 class VersionsCheckApi(FleetAdminView):
@@ -193,7 +195,7 @@ class ApiStateApi(FleetAdminView):
         if not isinstance(value, bool):
             raise _invalid("api_disabled", "Must be true or false.")
         disabled = services.api_state_set(
-            disabled=value, actor=_admin_actor(request), ip=client_ip(request)
+            disabled=value, actor=admin_actor(request), ip=client_ip(request)
         )
         return ok({"api_disabled": disabled})
 
@@ -222,7 +224,7 @@ def _force_quota(request: Request) -> None:
     canonical = auth_selectors.canonical_current()
     if canonical is None:
         return
-    runner = f"admin:{_admin_actor(request)}"[:100]
+    runner = f"admin:{admin_actor(request)}"[:100]
     now = timezone.now()
     steps_ensure(now)
     if step_claim("quota", runner=runner, now=now, force=True):

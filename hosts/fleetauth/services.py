@@ -17,6 +17,7 @@ from accounts.services import audit_record
 from core.crypto import encrypt_text
 from core.errors import ApplicationError
 from core.hashing import sha256_hex
+from core.principals import host_actor
 from core.validation import text_problem
 from hosts.fleetauth import selectors
 from hosts.fleetauth.authjson import Rfc3339, auth_text, auth_tokens, jwt_expiry, store_refusal
@@ -45,10 +46,6 @@ class AuthOutcome:
     # The canonical auth object to send back: `outdated` (the host must take it) and an accepted
     # `store` (`updated`: what the server stored, `auths` synthesized last, for the host to keep).
     auth: dict[str, Any] | None = None
-
-
-def _host_actor(host: Host) -> str:
-    return f"host:{host.fqdn}"
 
 
 def _clean_version(value: object) -> str | None:
@@ -277,7 +274,7 @@ def auth_store(
             # Committed with nothing else: the refusal is raised once the audit row is stored.
             audit_record(
                 action="auth.store_refused",
-                actor=_host_actor(host),
+                actor=host_actor(host.fqdn),
                 ip=ip,
                 meta={
                     "host_id": host.pk,
@@ -350,10 +347,10 @@ def _auth_store_apply(
         "canonical_digest": canonical.digest,
     }
     if status != UNCHANGED:
-        audit_record(action="auth.store", actor=_host_actor(host), ip=ip, meta=meta)
+        audit_record(action="auth.store", actor=host_actor(host.fqdn), ip=ip, meta=meta)
     elif digest != canonical.digest:
         # Two different logins claim the same moment: the first one stays, and an admin sees it.
-        audit_record(action="auth.conflict", actor=_host_actor(host), ip=ip, meta=meta)
+        audit_record(action="auth.conflict", actor=host_actor(host.fqdn), ip=ip, meta=meta)
     return AuthOutcome(status=status, canonical=canonical, auth=returned)
 
 
@@ -363,7 +360,7 @@ def host_deregister(*, host: Host, ip: str | None = None, forced: bool = False) 
     with transaction.atomic():
         audit_record(
             action="host.delete",
-            actor=_host_actor(host),
+            actor=host_actor(host.fqdn),
             ip=ip,
             meta={
                 "host_id": host.pk,

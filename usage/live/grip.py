@@ -44,7 +44,7 @@ from django.utils import timezone
 
 from core.errors import error_response
 from usage.live.channel import EVENT_TOTALS, redis_client, redis_configured
-from usage.live.hub import KEEPALIVE_FRAME, _news, encode_event
+from usage.live.hub import KEEPALIVE_FRAME, _news, encode_event, min_interval
 
 logger = logging.getLogger("tokenfleet.live")
 
@@ -162,9 +162,7 @@ class GripPublisher:
     ) -> None:
         self.compute = compute
         self.publish = publish
-        self.interval = (
-            settings.SSE_MIN_INTERVAL_MS / 1000.0 if interval is None else max(0.0, interval)
-        )
+        self.interval = min_interval(interval)
         self.use_redis = redis_configured() if use_redis is None else use_redis
         self.published = 0
         self._cond = threading.Condition()

@@ -50,6 +50,11 @@ def totals_read() -> dict:
         connections.close_all()
 
 
+def min_interval(interval: float | None = None) -> float:
+    """Seconds between two totals events at the least: SSE_MIN_INTERVAL_MS unless given."""
+    return settings.SSE_MIN_INTERVAL_MS / 1000.0 if interval is None else max(0.0, interval)
+
+
 def _news(payload: dict) -> str:
     """What makes a payload news: everything but the moment it was read."""
     return json.dumps(
@@ -72,9 +77,7 @@ class TotalsHub:
     ) -> None:
         self.loop = loop
         self.compute = compute
-        self.interval = (
-            settings.SSE_MIN_INTERVAL_MS / 1000.0 if interval is None else max(0.0, interval)
-        )
+        self.interval = min_interval(interval)
         self.use_redis = redis_configured() if use_redis is None else use_redis
         self.frame: bytes | None = None
         self.frame_at = 0.0
