@@ -38,6 +38,14 @@ forwarder_headers = ""
 
 
 def on_starting(server) -> None:
+    if "uvicorn" not in server.cfg.worker_class_str.lower() and not settings.GRIP_URL:
+        # A WSGI worker cannot stream: each /api/usage/stream request would hold a thread for good.
+        server.log.error(
+            "tokenfleet: the %s worker needs Pushpin in front (GRIP_URL) to serve the SSE streams; "
+            "set GRIP_URL (make run-production, deploy/) or use the uvicorn worker (make run).",
+            server.cfg.worker_class_str,
+        )
+        sys.exit(1)
     if server.cfg.workers > 1 and not settings.REDIS_URL:
         # Without Redis, rate-limit counters and live events stay inside one worker process.
         server.log.error(

@@ -237,3 +237,24 @@ def test_it_publishes_once_per_interval_across_workers(start_pushpin, live_env):
     assert messages and messages[-1] == before + 24
     gaps = [b.received_at - a.received_at for a, b in zip(frames, frames[1:], strict=False)]
     assert all(gap >= 0.9 for gap in gaps), gaps
+
+
+def test_gunicorn_refuses_a_wsgi_worker_without_pushpin(live_env, tmp_path):
+    """Without GRIP_URL a stream request would hold a threaded worker's thread for good."""
+    import subprocess
+
+    from tests.live.server import PYTHON, ROOT, free_port
+
+    environment = {**live_env, "GRIP_URL": ""}
+    result = subprocess.run(
+        [PYTHON, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--worker-class", "gthread"]
+        + ["--bind", f"127.0.0.1:{free_port()}", "config.wsgi:application"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "needs Pushpin in front (GRIP_URL)" in result.stderr + result.stdout

@@ -74,7 +74,9 @@ def make_certificates(folder: Path) -> Path:
     return folder
 
 
-def templated_site(*, https_port: int, http_port: int, socket_path: Path, tls: Path) -> str:
+def templated_site(
+    *, https_port: int, http_port: int, socket_path: Path, tls: Path, pushpin: str
+) -> str:
     """The shipped site with this machine's ports and paths; every replaced text must exist, so
     a change to the shipped file's shape fails here instead of testing something else."""
     text = SITE.read_text()
@@ -84,6 +86,7 @@ def templated_site(*, https_port: int, http_port: int, socket_path: Path, tls: P
         "listen 80;": f"listen 127.0.0.1:{http_port};",
         "listen [::]:80;": "",
         "unix:/run/tokenfleet/gunicorn.sock": f"unix:{socket_path}",
+        "server 127.0.0.1:7999;": f"server {pushpin};",
         "/etc/tokenfleet/tls/fullchain.pem": str(tls / "server.pem"),
         "/etc/tokenfleet/tls/privkey.pem": str(tls / "server.key"),
         "/etc/tokenfleet/tls/admin-ca.pem": str(tls / "ca.pem"),
@@ -185,7 +188,7 @@ def read_until(stream: ssl.SSLSocket, seen: bytearray, marker: bytes, count: int
 
 
 @contextmanager
-def nginx(folder: Path, *, socket_path: Path, tls: Path) -> Iterator[Edge]:
+def nginx(folder: Path, *, socket_path: Path, tls: Path, pushpin: str) -> Iterator[Edge]:
     binary = find_binary("nginx")
     assert binary, "nginx is not installed"
     folder.mkdir(parents=True, exist_ok=True)
@@ -193,7 +196,11 @@ def nginx(folder: Path, *, socket_path: Path, tls: Path) -> Iterator[Edge]:
     site = folder / "tokenfleet.conf"
     site.write_text(
         templated_site(
-            https_port=edge.https_port, http_port=edge.http_port, socket_path=socket_path, tls=tls
+            https_port=edge.https_port,
+            http_port=edge.http_port,
+            socket_path=socket_path,
+            tls=tls,
+            pushpin=pushpin,
         )
     )
     conf = nginx_conf(folder, site)
@@ -220,4 +227,49 @@ def nginx(folder: Path, *, socket_path: Path, tls: Path) -> Iterator[Edge]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(timeout=5)
+
+
+@contextmanager
+def pushpin(folder: Path, *, bind: str, origin: str, environment: dict[str, str]) -> Iterator[str]:
+    """Pushpin as deploy/systemd/tokenfleet-pushpin.service runs it (config.pushpin write
+    --behind-proxy, then pushpin), on `bind`, forwarding to the app's loopback port `origin`."""
+    binary = find_binary("pushpin")
+    assert binary, "pushpin is not installed"
+    written = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "config.pushpin", "write"]
+        + ["--behind-proxy", "--bind", bind, "--origin", origin, "--dir", str(folder)]
+        + ["--log-level", "1"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert written.returncode == 0, written.stderr
+    with open(folder / "pushpin.log", "w") as log:
+        process = subprocess.Popen(
+            [binary, "--config", str(folder / "pushpin.conf"), "--merge-output"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    host, port = bind.rsplit(":", 1)
+    try:
+        started = time.monotonic()
+        while True:
+            assert process.poll() is None, (folder / "pushpin.log").read_text()
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() - started < 15, (folder / "pushpin.log").read_text()
+                time.sleep(0.05)
+        yield bind
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
             process.wait(timeout=5)

@@ -16,7 +16,12 @@ from django.conf import settings
 from tests.production.served import BIN, ROOT, call, prepare_data_dir, stop
 
 DEPLOY = ROOT / "deploy"
-UNITS = ("tokenfleet.socket", "tokenfleet.service", "tokenfleet-runner.service")
+UNITS = (
+    "tokenfleet.socket",
+    "tokenfleet.service",
+    "tokenfleet-runner.service",
+    "tokenfleet-pushpin.service",
+)
 
 
 def documented_environment() -> dict[str, str]:
@@ -59,7 +64,14 @@ def test_the_units_run_what_the_readme_says():
     start = next(line for line in web.splitlines() if line.startswith("ExecStart="))
     assert "-c config/gunicorn.conf.py" in start and "--bind" not in start  # systemd's socket
     assert "manage.py runner" in runner
-    for unit in (web, runner):
+    # The threaded WSGI worker behind Pushpin, which reaches the app on the socket's loopback port.
+    assert "--worker-class gthread" in start and start.endswith("config.wsgi:application")
+    pushpin = (DEPLOY / "systemd" / "tokenfleet-pushpin.service").read_text()
+    assert "ListenStream=127.0.0.1:8001" in socket_unit
+    assert "--origin 127.0.0.1:8001" in pushpin and "--behind-proxy" in pushpin
+    assert "server 127.0.0.1:7999;" in site() and "--bind 127.0.0.1:7999" in pushpin
+    assert "GRIP_URL" in documented_environment()
+    for unit in (web, runner, pushpin):
         assert "EnvironmentFile=/etc/tokenfleet/env" in unit
 
 

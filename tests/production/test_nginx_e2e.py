@@ -14,7 +14,14 @@ import uuid
 
 import pytest
 
-from tests.production.edge import CLIENT_ADDRESS, find_binary, make_certificates, nginx, read_until
+from tests.production.edge import (
+    CLIENT_ADDRESS,
+    find_binary,
+    make_certificates,
+    nginx,
+    pushpin,
+    read_until,
+)
 from tests.production.served import (
     BIN,
     ROOT,
@@ -26,8 +33,8 @@ from tests.production.served import (
 )
 
 pytestmark = pytest.mark.skipif(
-    not (find_binary("nginx") and find_binary("openssl")),
-    reason="nginx and openssl are needed (.ci/run installs them)",
+    not (find_binary("nginx") and find_binary("openssl") and find_binary("pushpin")),
+    reason="nginx, openssl and pushpin are needed (.ci/run installs them)",
 )
 
 REFUSED = "Admin access requires mTLS or an admin token."
@@ -64,11 +71,35 @@ def stack(tmp_path_factory):
     )
     assert ingest.returncode == 0, ingest.stderr
     socket_path = folder / "gunicorn.sock"
-    direct = f"127.0.0.1:{free_port()}"
+    direct = f"127.0.0.1:{free_port()}"  # also Pushpin's way in, as tokenfleet.socket has it
     tls = make_certificates(folder / "tls")
+    # The documented GRIP_URL with a publish port of this test's own.
+    environment["GRIP_URL"] = environment["GRIP_URL"].replace(":5561?", f":{free_port()}?")
+    shipped = re.search(
+        r"--workers 4 (.*)$",
+        next(
+            line
+            for line in (ROOT / "deploy" / "systemd" / "tokenfleet.service")
+            .read_text()
+            .splitlines()
+            if line.startswith("ExecStart=")
+        ),
+    )
+    assert shipped, "tokenfleet.service no longer starts gunicorn with --workers 4"
     with (
-        gunicorn(environment, [f"unix:{socket_path}", direct], folder / "gunicorn.log"),
-        nginx(folder / "nginx", socket_path=socket_path, tls=tls) as edge,
+        gunicorn(
+            environment,
+            [f"unix:{socket_path}", direct],
+            folder / "gunicorn.log",
+            extra_args=shipped.group(1).split(),
+        ),
+        pushpin(
+            folder / "pushpin",
+            bind=f"127.0.0.1:{free_port()}",
+            origin=direct,
+            environment=environment,
+        ) as held_by,
+        nginx(folder / "nginx", socket_path=socket_path, tls=tls, pushpin=held_by) as edge,
     ):
         yield {
             "edge": edge,

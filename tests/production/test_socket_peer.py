@@ -38,6 +38,9 @@ FORGED = {
 def prepared(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("socket-peer")
     environment = prepare_data_dir(data_dir)
+    # As deploy/ runs the threaded worker: with Pushpin's GRIP_URL (gunicorn.conf.py refuses a
+    # WSGI worker without it, since it cannot hold a stream). No stream is opened here.
+    environment["GRIP_URL"] = "http://127.0.0.1:9?iss=pushpin&key=socket-peer-test-key-0123456789"
     issued = subprocess.run(
         [str(BIN / "python"), "manage.py", "issue_token", "--user", "ops", "--scope", "admin"],
         cwd=ROOT,
