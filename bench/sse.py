@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,6 +211,20 @@ def running_pushpin(env: dict[str, str], front: int, origin: int, folder: Path):
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    # Ready once its handler takes publishes: a stream held before that answers 500.
+    publish_port = int(env["GRIP_URL"].split("?")[0].rsplit(":", 1)[1])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            request = urllib.request.Request(  # noqa: S310 (loopback)
+                f"http://127.0.0.1:{publish_port}/publish/",
+                data=b'{"items": []}',
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    break
+        time.sleep(0.1)
     try:
         yield process
     finally:

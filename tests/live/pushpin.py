@@ -8,11 +8,16 @@ is set (CI installs Debian's package and sets it, so a missing Pushpin fails the
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
+import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -63,3 +68,24 @@ class PushpinFront(LiveServer):
             timeout=60,
         )
         return [PUSHPIN, "--config", str(self.folder / "pushpin.conf"), "--merge-output"]
+
+    def start(self) -> PushpinFront:
+        """Ready when it forwards (/health through it) and its handler takes publishes: a stream
+        held before the handler is up answers 500."""
+        super().start()
+        publish = urlsplit(self.env["GRIP_URL"])
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError):
+                request = urllib.request.Request(  # noqa: S310 (loopback)
+                    f"http://127.0.0.1:{publish.port}/publish/",
+                    data=json.dumps({"items": []}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return self
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"Pushpin took no publish in 30 s:\n{self.log_tail()}")
+            time.sleep(0.1)

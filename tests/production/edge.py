@@ -11,10 +11,12 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tests.production.served import ROOT, Answer, free_port
 
@@ -265,6 +267,22 @@ def pushpin(folder: Path, *, bind: str, origin: str, environment: dict[str, str]
             except OSError:
                 assert time.monotonic() - started < 15, (folder / "pushpin.log").read_text()
                 time.sleep(0.05)
+        # Ready once its handler takes publishes: a stream held before that answers 500.
+        publish = urlsplit(environment["GRIP_URL"])
+        while True:
+            try:
+                request = urllib.request.Request(  # noqa: S310 (loopback)
+                    f"http://127.0.0.1:{publish.port}/publish/",
+                    data=b'{"items": []}',
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() - started < 30, (folder / "pushpin.log").read_text()
+            time.sleep(0.1)
         yield bind
     finally:
         process.terminate()

@@ -17,4 +17,8 @@ republishes fresh totals after every (re)subscription (nudges sent meanwhile wer
 
 views.py serves `/api/usage/stream` (and the embed stream's response). NOTES.md says why this
 path is ours rather than django-eventstream's.
+
+With GRIP_URL set (`make run-production`, deploy/) Pushpin holds the streams instead and the app
+runs under gunicorn's threaded WSGI worker: grip.py admits each stream, hands it to Pushpin through
+django-eventstream's GRIP view, and publishes coalesced totals events to Pushpin.
 """
