@@ -51,7 +51,7 @@ class Overview:
     top_machines: list[tuple[str, Sums]]
     top_families: list[tuple[str, Sums]]
     hosts: dict[str, int]
-    canonical: dict[str, Any] | None
+    canonical: admin_selectors.CanonicalStatus | None
     quota: dict[str, Any]
     api_disabled: bool
     login: Any | None = None  # login_state()
@@ -262,7 +262,7 @@ def hosts_page(*, before: int | None, limit: int = HOSTS_PAGE) -> HostsPage:
 class HostPage:
     row: HostRow
     state: Any  # HostAuthState | None
-    canonical: dict[str, Any] | None
+    canonical: admin_selectors.CanonicalStatus | None
     codex_month: auth_selectors.TokenUsage
     usage: Sums
     per_family: list[tuple[str, Sums]]
@@ -308,7 +308,7 @@ def host_page(host_id: int) -> HostPage | None:
 
 @dataclass(frozen=True)
 class AuthPage:
-    canonical: dict[str, Any] | None
+    canonical: admin_selectors.CanonicalStatus | None
     history: list[dict[str, Any]]
     hosts: dict[str, int]
     avg_refresh_age_seconds: float | None

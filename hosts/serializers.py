@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.time import iso
+from hosts.fleetadmin.selectors import CanonicalStatus
 from hosts.fleetauth.refresh.selectors import LoginFreshness
 from hosts.fleetauth.selectors import TokenUsage
 from hosts.models import Host, HostAuthDigest
@@ -12,6 +13,7 @@ from hosts.quota import QuotaStatus, QuotaWindow
 from hosts.versions import ClientVersion, HostVersions, PublicVersions
 from usage.aggregation import MICROS_PER_USD, Sums
 from usage.fleet_selectors import FleetRecord, Periods
+from usage.models import ModelPrice
 
 
 def host_data(host: Host, *, admin: bool = False) -> dict[str, Any]:
@@ -210,3 +212,36 @@ def latest_usage_data(record: FleetRecord | None) -> dict[str, Any] | None:
         return None
     row = fleet_record_data(record)
     return {key: row[key] for key in _LATEST_USAGE_KEYS}
+
+
+def canonical_status_data(status: CanonicalStatus | None) -> dict[str, Any] | None:
+    """The canonical login's status as the fleet admin routes answer it."""
+    if status is None:
+        return None
+    return {
+        "digest": status.digest,
+        "last_refresh": status.last_refresh,
+        "source": status.source,
+        "source_host_id": status.source_host_id,
+        "created_at": iso(status.created_at),
+        "valid": status.valid,
+        "checked_at": iso(status.checked_at),
+        "invalid_at": iso(status.invalid_at),
+        "check_error": status.check_error,
+    }
+
+
+def price_in_effect_data(row: ModelPrice) -> dict[str, Any]:
+    """A price row in effect (USD per million tokens) as /admin/overview lists it."""
+    return {
+        "model": row.model_prefix,
+        "family": row.family,
+        "provider": row.provider,
+        "effective_from": iso(row.effective_from),
+        "source": row.source,
+        "input": float(row.input),
+        "cache_write_5m": float(row.cache_write_5m),
+        "cache_write_1h": float(row.cache_write_1h),
+        "cache_read": float(row.cache_read),
+        "output": float(row.output),
+    }

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from core.time import iso
 from usage.aggregation import Sums, UsageFilter, aggregate
 from usage.models import ModelPrice, UsageRecord
 
@@ -50,27 +49,13 @@ def month_by_family(month_start: datetime) -> list[tuple[str, Sums]]:
     ]
 
 
-def prices_in_effect(now: datetime | None = None) -> list[dict]:
-    """The row in effect now for each model prefix (USD per million tokens)."""
+def prices_in_effect(now: datetime | None = None) -> list[ModelPrice]:
+    """The row in effect now for each model prefix, ordered by prefix."""
     now = now or timezone.now()
     latest: dict[str, ModelPrice] = {}
     for row in ModelPrice.objects.filter(effective_from__lte=now).order_by("effective_from", "id"):
         latest[row.model_prefix] = row
-    return [
-        {
-            "model": row.model_prefix,
-            "family": row.family,
-            "provider": row.provider,
-            "effective_from": iso(row.effective_from),
-            "source": row.source,
-            "input": float(row.input),
-            "cache_write_5m": float(row.cache_write_5m),
-            "cache_write_1h": float(row.cache_write_1h),
-            "cache_read": float(row.cache_read),
-            "output": float(row.output),
-        }
-        for _prefix, row in sorted(latest.items())
-    ]
+    return [row for _prefix, row in sorted(latest.items())]
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from hosts.models import CanonicalAuth, Host, RunnerCycle, RunnerStep
 from hosts.runner import engine
 from hosts.runner import services as runner_services
 from hosts.serializers import (
+    canonical_status_data,
     chatgpt_usage_data,
     digest_data,
     fleet_record_data,
@@ -37,6 +38,7 @@ from hosts.serializers import (
     login_freshness_data,
     machine_model_tokens_data,
     month_cost_data,
+    price_in_effect_data,
     token_figures_data,
     token_usage_data,
     versions_public_data,
@@ -138,7 +140,9 @@ class OverviewApi(FleetAdminView):
                 "versions": versions_public_data(
                     versions.versions_public(state=state.client_version)
                 ),
-                "canonical_auth": admin_selectors.canonical_status(canonical),
+                "canonical_auth": canonical_status_data(
+                    admin_selectors.canonical_status(canonical)
+                ),
                 "login": login_freshness_data(login_freshness(now=now)),
                 "chatgpt_usage": chatgpt_usage_data(
                     quota.quota_for_request(state=state.quota, canonical_digest=digest)
@@ -146,7 +150,9 @@ class OverviewApi(FleetAdminView):
                 "token_totals": token_figures_data(periods.all_time),
                 "tokens_month": token_figures_data(periods.month),
                 "tokens_today": token_figures_data(periods.today),
-                "pricing": usage_selectors.prices_in_effect(now),
+                "pricing": [
+                    price_in_effect_data(row) for row in usage_selectors.prices_in_effect(now)
+                ],
                 "pricing_month_cost": month_cost_data(
                     periods, usage_selectors.month_by_family(periods.month_start)
                 ),
@@ -210,7 +216,7 @@ class HostAuthApi(FleetAdminView):
         data = {
             "host_id": host.pk,
             "fqdn": host.fqdn,
-            "canonical": admin_selectors.canonical_status(canonical),
+            "canonical": canonical_status_data(admin_selectors.canonical_status(canonical)),
             "host_state": row["auth"],
             "recent_digests": row["recent_digests"],
         }
@@ -297,7 +303,7 @@ class AuthUploadApi(FleetAdminView):
                 "status": outcome.status,
                 "canonical_digest": canonical.digest,
                 "canonical_last_refresh": canonical.last_refresh,
-                "canonical": admin_selectors.canonical_status(canonical),
+                "canonical": canonical_status_data(admin_selectors.canonical_status(canonical)),
             }
         )
 
@@ -388,7 +394,7 @@ class RunnerApi(FleetAdminView):
                     "upstream_timeout_seconds": settings.UPSTREAM_TIMEOUT_SECONDS,
                     "audit_retention_days": settings.AUDIT_RETENTION_DAYS,
                 },
-                "canonical_auth": admin_selectors.canonical_status(),
+                "canonical_auth": canonical_status_data(admin_selectors.canonical_status()),
                 "login": login_freshness_data(login_freshness()),
                 "steps": steps,
                 "cycles": [

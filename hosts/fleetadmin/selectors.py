@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db.models import Avg, Count, OuterRef, Q, Subquery
 from django.utils import timezone
-
-from core.time import iso
 
 if TYPE_CHECKING:
     from usage.fleet_selectors import FleetRecord
@@ -93,27 +92,42 @@ def average_refresh_age_seconds(now: datetime | None = None) -> float | None:
     return round((ns_from_datetime(now) - float(mean_ns)) / NS_PER_SECOND, 3)
 
 
-def canonical_status(canonical: CanonicalAuth | None = None) -> dict | None:
+@dataclass(frozen=True)
+class CanonicalStatus:
     """The canonical login's identity and the runner's verdict on it (never the body)."""
+
+    digest: str
+    last_refresh: str
+    source: str
+    source_host_id: int | None
+    created_at: datetime
+    valid: bool | None  # None until the runner has checked it
+    checked_at: datetime | None
+    invalid_at: datetime | None
+    check_error: str | None
+
+
+def canonical_status(canonical: CanonicalAuth | None = None) -> CanonicalStatus | None:
+    """The current canonical login's status, or None when there is none."""
     canonical = canonical if canonical is not None else canonical_current()
     if canonical is None:
         return None
     valid = None if canonical.checked_at is None else canonical.invalid_at is None
     if canonical.refresh_failed_at is not None:  # its refresh token is spent or revoked
         valid = False
-    return {
-        "digest": canonical.digest,
-        "last_refresh": canonical.last_refresh,
-        "source": canonical.source,
-        "source_host_id": canonical.source_host_id,
-        "created_at": iso(canonical.created_at),
-        "valid": valid,
-        "checked_at": iso(canonical.checked_at),
-        "invalid_at": iso(canonical.invalid_at),
-        "check_error": canonical.check_error
+    return CanonicalStatus(
+        digest=canonical.digest,
+        last_refresh=canonical.last_refresh,
+        source=canonical.source,
+        source_host_id=canonical.source_host_id,
+        created_at=canonical.created_at,
+        valid=valid,
+        checked_at=canonical.checked_at,
+        invalid_at=canonical.invalid_at,
+        check_error=canonical.check_error
         or (canonical.refresh_error if canonical.refresh_failed_at else "")
         or None,
-    }
+    )
 
 
 def runner_steps() -> list[RunnerStep]:
