@@ -52,6 +52,16 @@ def ingest(live_site):
     return send
 
 
+def assert_fits_a_phone(page) -> None:
+    """At 390 px nothing scrolls sideways: wide tables scroll inside their own box."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert overflow <= 1, f"{page.url} is {overflow}px wider than a phone"
+
+
 def _page_totals(page) -> dict[str, Decimal]:
     values = page.eval_on_selector_all(
         "[data-totals] [data-total]",
@@ -73,6 +83,7 @@ def test_the_overview_shows_the_api_totals_and_follows_an_ingest_live(
     page.goto(live_site.url("/"))
     expect(page.locator("[data-live-status]")).to_have_text("Live")
     assert _page_totals(page) == _api_totals(live_site)
+    assert_fits_a_phone(page)
     screenshot(page, "overview")
 
     page.evaluate("window.__notReloaded = true")
@@ -113,6 +124,7 @@ def test_register_a_host_and_copy_its_install_command(live_site, staff_page, scr
     page.goto(live_site.url("/dashboard/hosts/"))
     expect(page.locator("#hosts-table")).to_contain_text("runner-07.example.com")
     assert "install-command" not in page.content()
+    assert_fits_a_phone(page)
     screenshot(page, "hosts")
 
 
@@ -152,6 +164,7 @@ def test_issue_and_revoke_a_token(live_site, staff_page, screenshot):
     expect(page.locator(".messages")).to_contain_text("Revoked")
     expect(page.locator("#tokens-table tr", has_text="browser test")).to_contain_text("revoked")
     assert live_site.server.request("GET", "/api/admin/tokens", headers=auth)[0] == 401
+    assert_fits_a_phone(page)
     screenshot(page, "tokens")
 
 
@@ -164,6 +177,7 @@ def test_the_csv_download_matches_the_table(live_site, staff_page, ingest, scree
     ingest("csv-user", "csv-box-2", 1)
     page = staff_page
     page.goto(live_site.url("/dashboard/usage/?range=24h&user=csv-user"))
+    assert_fits_a_phone(page)
     screenshot(page, "usage")
     rows = page.eval_on_selector_all(
         "#breakdown tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText))"
@@ -212,11 +226,5 @@ def test_the_csv_download_matches_the_table(live_site, staff_page, ingest, scree
 def test_every_other_page_renders(live_site, staff_page, screenshot, name, path):
     staff_page.goto(live_site.url(path))
     expect(staff_page.locator("h1")).to_be_visible()
-    # Nothing overflows sideways on a phone: wide tables scroll inside their own box.
-    staff_page.set_viewport_size({"width": 390, "height": 844})
-    overflow = staff_page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 1, f"{path} is {overflow}px wider than a phone"
-    staff_page.set_viewport_size({"width": 1280, "height": 900})
+    assert_fits_a_phone(staff_page)
     screenshot(staff_page, name)
