@@ -32,6 +32,7 @@ from hosts.runner.engine import (
     OK,
     StepResult,
     cycle_run,
+    manual_runner,
     step_claim,
     step_release,
     steps_ensure,
@@ -168,7 +169,7 @@ class VersionsApi(FleetPublicView):
 
 def _run_step_now(request: Request, name: str) -> None:
     """An admin's explicit refresh: run the runner's step here, under its claim."""
-    cycle_run(trigger=MANUAL, only=[name], runner=f"admin:{admin_actor(request)}"[:100])
+    cycle_run(trigger=MANUAL, only=[name], runner=manual_runner(admin_actor(request)))
 
 
 class VersionsCheckApi(FleetAdminView):
@@ -224,7 +225,7 @@ def _force_quota(request: Request) -> None:
     canonical = auth_selectors.canonical_current()
     if canonical is None:
         return
-    runner = f"admin:{admin_actor(request)}"[:100]
+    runner = manual_runner(admin_actor(request))
     now = timezone.now()
     steps_ensure(now)
     if step_claim("quota", runner=runner, now=now, force=True):

@@ -64,6 +64,11 @@ class Step:
         return self.run is not None
 
 
+def manual_runner(actor: str) -> str:
+    """The runner name a manual run records: the admin who asked, within the column's length."""
+    return f"admin:{actor}"[:100]
+
+
 def runner_id() -> str:
     """Names a runner in claims and records: host, pid and a per-call suffix."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

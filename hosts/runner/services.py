@@ -13,7 +13,7 @@ def runner_run_now(
     """One manual cycle (due steps; every step with `force`; the named ones with `only`),
     recorded and audited as `runner.run`. `POST /admin/runner/run` and the dashboard call this."""
     cycle = engine.cycle_run(
-        trigger=engine.MANUAL, runner=f"admin:{actor}"[:100], force=force, only=only
+        trigger=engine.MANUAL, runner=engine.manual_runner(actor), force=force, only=only
     )
     assert cycle is not None  # only loop cycles that ran nothing go unrecorded
     audit_record(
