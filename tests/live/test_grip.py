@@ -133,6 +133,29 @@ def test_it_writes_a_config_that_agrees_with_grip_url(tmp_path):
     assert config.stat().st_mode & 0o077 == 0  # it holds the signature key
 
 
+def test_it_leaves_out_what_pushpin_pays_for_on_every_request(tmp_path):
+    grip = pushpin.grip_parse("http://127.0.0.1:5561?key=abcdefghijklmnopqrstuvwxyz")
+    text = pushpin.write(_args(tmp_path, log_level=1), grip).read_text()
+    proxy = text.split("[proxy]", 1)[1].split("[handler]", 1)[0]
+    values = _settings(proxy)
+    # Empty specs override internal.conf's: no inspect round trip, no stats message per request.
+    assert values["handler_inspect_spec"] == "" and values["stats_spec"] == ""
+    assert _settings(text)["log_level"] == "1"
+    # What streams need stays: the handler still takes held requests and publishes.
+    assert "handler_accept_spec" not in proxy
+    assert _settings(text.split("[handler]", 1)[1])["push_in_http_port"] == "5561"
+
+
+def test_it_logs_a_line_per_request_only_when_asked(tmp_path, monkeypatch):
+    monkeypatch.delenv("PUSHPIN_LOG_LEVEL", raising=False)
+    monkeypatch.setenv("GRIP_URL", "http://127.0.0.1:5561?key=abcdefghijklmnopqrstuvwxyz")
+    for argv, level in (([], "1"), (["--log-level", "2"], "2")):
+        folder = tmp_path / f"pp{level}"
+        common = ["--bind", "127.0.0.1:8000", "--origin", "127.0.0.1:8001", "--dir", str(folder)]
+        assert pushpin.main(["write", *common, *argv]) == 0
+        assert _settings((folder / "pushpin.conf").read_text())["log_level"] == level
+
+
 def test_it_keeps_forwarded_headers_behind_nginx(tmp_path):
     grip = pushpin.grip_parse("http://127.0.0.1:5561?key=abcdefghijklmnopqrstuvwxyz")
     values = _settings(pushpin.write(_args(tmp_path, behind_proxy=True), grip).read_text())
