@@ -157,6 +157,15 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 else:
     _db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
     _db["CONN_HEALTH_CHECKS"] = True
+    # No parallel query workers, set once per connection (a startup option, no round trip): the
+    # usage reads' UNION ALL of rollup levels tempts the planner into parallel plans whose worker
+    # start-up costs several times the read (14 ms against 2 ms), and the request/response
+    # queries here are all short. Set per read instead, it cost three more round trips a read
+    # (BEGIN, SET LOCAL, COMMIT).
+    _options = _db.setdefault("OPTIONS", {})
+    _options["options"] = " ".join(
+        filter(None, [_options.get("options", ""), "-c max_parallel_workers_per_gather=0"])
+    )
     # Under ASGI each request runs in a thread of its own, so a persistent connection is never
     # reused and every request starts a new PostgreSQL backend (~10 ms on a small machine).
     # DB_POOL keeps a pool per worker process instead (Django pools only without persistent

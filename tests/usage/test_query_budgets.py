@@ -26,10 +26,18 @@ INGEST_ORM_QUERIES = 5
 
 def read_queries() -> int:
     """One read, whatever the range: the whole-table totals read the all-time rollup, a bounded
-    and filtered range its days, hours and raw edges in one UNION ALL. On PostgreSQL it runs in
-    a transaction (a savepoint inside the test's) after a SET LOCAL that keeps the planner from
-    starting parallel workers (usage.aggregation.fetch)."""
-    return 4 if connection.vendor == "postgresql" else 1
+    and filtered range its days, hours and raw edges in one UNION ALL. On PostgreSQL too: the
+    connection itself keeps the planner from starting parallel workers (config/settings.py), so
+    no transaction and SET LOCAL around the read (usage.aggregation.fetch)."""
+    return 1
+
+
+def test_it_reads_without_parallel_workers_on_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner setting")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone()[0] == "0"
 
 
 def bulk_statements(rows: int) -> int:
