@@ -1,6 +1,7 @@
 """What each middleware and each request costs: CPU per request, in process, in one run.
 
-For a few routes (`GET /health`, `POST /auth` retrieve, `GET /api/usage/recent`), the stack the
+For a few routes (`GET /health`, `POST /auth` retrieve, `GET /api/usage/recent` and `/totals`),
+the stack the
 ASGI handler runs for a request (config/handler.py: Django's sync middleware chain, the view,
 the request signals) is timed in this process:
 
@@ -95,6 +96,7 @@ def routes() -> list[Route]:
             body,
         ),
         Route("GET /api/usage/recent", "GET", "/api/usage/recent?limit=50", {}, b""),
+        Route("GET /api/usage/totals", "GET", "/api/usage/totals", {}, b""),
     ]
 
 

@@ -6,6 +6,8 @@ seeded here: 20,000 usage records, one host with a canonical login for `POST /au
 - `bare-wsgi`: a bare Django app (one view, one `SELECT 1`, no middleware, no apps) under
   gunicorn's threaded WSGI worker: the floor;
 - `bare-asgi`: the same app under gunicorn + the uvicorn worker;
+- `bare-pushpin`: `bare-wsgi` measured through Pushpin, configured as `make run-production`
+  configures it (config/pushpin.py): Pushpin's own hop, the ceiling for any app behind it;
 - `production`: tokenfleet as `make run-production` starts it (the make target itself: Pushpin on
   its port, gunicorn's threaded WSGI worker behind it, the runner), measured through Pushpin;
 - `wsgi-direct`: the same gunicorn, measured without Pushpin in between;
@@ -16,8 +18,9 @@ connections, keep-alive): `/health` on all, and on tokenfleet `/api/usage/totals
 `/api/usage/leaderboard` and `POST /auth` (a retrieve answering `valid`, as bench/auth.py).
 Servers run side by side and the measurements alternate over `--rounds`, so drift on a shared
 machine hits all of them. Prints req/s and p50/p99 per route and the ratios to the floor, with
-the load average; asserts nothing. Needs wrk, pushpin and Redis (several workers share rate-limit
-counters through it). Every upstream URL points at a closed local port.
+the load average, and the production figures as ratios to `bare-pushpin` too; asserts nothing.
+Needs wrk, pushpin and Redis (several workers share rate-limit counters through it). Every
+upstream URL points at a closed local port.
 
     createdb -h 127.0.0.1 -U root bench_serve
     DATABASE_URL=postgres://root@127.0.0.1:5432/bench_serve REDIS_URL=redis://127.0.0.1:6379/5 \\
@@ -256,6 +259,25 @@ def main() -> None:
             {**bare_env, "BARE_CONN_MAX_AGE": "60"},
             port,
         )
+        if "bare-wsgi" in ports:
+            front = free_port()
+            start(
+                "bare-pushpin",
+                [
+                    str(PYTHON),
+                    "-m",
+                    "config.pushpin",
+                    "run",
+                    f"--bind=127.0.0.1:{front}",
+                    f"--origin=127.0.0.1:{ports['bare-wsgi']}",
+                    f"--dir={scratch / 'pushpin-bare'}",
+                ],
+                {
+                    **tf_env,
+                    "GRIP_URL": f"http://127.0.0.1:{free_port()}?iss=pushpin&key=bench-bare",
+                },
+                front,
+            )
         port = free_port()
         start(
             "bare-asgi",
@@ -278,7 +300,6 @@ def main() -> None:
             **wsgi_db,
             "GRIP_URL": f"http://127.0.0.1:{free_port()}?iss=pushpin&key=bench-{os.urandom(16).hex()}",
             "GUNICORN_CMD_ARGS": "--access-logfile /dev/null",
-            "PUSHPIN_LOG_LEVEL": "1",  # no line per request, like the access logs turned off
         }
         start(
             "production",
@@ -384,6 +405,13 @@ def main() -> None:
         totals = figures[("production", "totals")]["rps"] / floor
         print(f"production /health = {health:.2f}x bare WSGI /health (target >= 0.7x)")
         print(f"production /api/usage/totals = {totals:.2f}x bare WSGI /health (target >= 0.5x)")
+    ceiling = figures.get(("bare-pushpin", "health"), {}).get("rps")
+    if floor and ceiling:
+        print(f"bare app through Pushpin = {ceiling / floor:.2f}x bare WSGI /health (the ceiling)")
+        for route in ("health", "totals"):
+            if ("production", route) in figures:
+                ratio = figures[("production", route)]["rps"] / ceiling
+                print(f"production {route} = {ratio:.2f}x the bare app through Pushpin")
 
 
 if __name__ == "__main__":
