@@ -6,6 +6,7 @@ whether stdin/stdout are terminals, the auth.json it saw, its environment's name
 `$HOME/stub-calls.jsonl`, writes a session log shaped like Codex's (FORMATS.md: session_meta,
 turn_context, token_count events including a repeated counter), prints the `Token usage:` line
 for that session, and exits with `$STUB_EXIT` (default 0).
+`STUB_NO_SESSION_LOG=1` writes no session log (as Codex builds that keep none).
 `STUB_REFRESH=1` rewrites auth.json as a token refresh would (new tokens, `last_refresh` now).
 On a terminal it reads one line from stdin and echoes it, so a test can drive it through a pty.
 """
@@ -153,8 +154,9 @@ def main():
             ),
         ),
     ]
-    with open(os.path.join(folder, name), "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+    if os.environ.get("STUB_NO_SESSION_LOG") != "1":
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
 
     non_cached = total["input_tokens"] - total["cached_input_tokens"]
     output, reasoning = total["output_tokens"], total["reasoning_output_tokens"]

@@ -114,10 +114,12 @@ def test_it_shares_one_login_between_hosts_and_reports_each_run_once(make_host):
         assert row["model"] == "gpt-5.1-codex"
     assert {row["user"] for row in alpha_rows} == {"alice"}
 
-    # The collector reads the same session logs and counts nothing twice.
-    collected = alpha.collect("--verbose")
-    assert collected.returncode == 0, collected.stderr
-    assert len(codex_rows(alpha)) == 2
+    # The collector reads the same session logs and counts nothing twice, on beta too, whose
+    # second run started less than two seconds after its first ended, with the same totals.
+    for host in (alpha, beta):
+        collected = host.collect("--verbose")
+        assert collected.returncode == 0, collected.stderr
+        assert len(codex_rows(host)) == 2, host.fqdn
     month = retrieve(alpha)["token_usage_month"]
     assert month == {
         "total": 2 * STUB_LINE_TOTAL,
@@ -213,6 +215,11 @@ def test_it_updates_itself_verified_and_re_executes_once(make_host):
     assert [call["args"] for call in host.calls()] == [["exec", "two words", "--flag"]]
     assert retrieve(host)["host"]["wrapper_version"] != "0.0.1-old"
     assert len(codex_rows(host)) == 1
+    # The claim the replaced wrapper opened is gone; the re-executed run's claims its log.
+    claims = [json.loads(path.read_text()) for path in (host.state / "claims").glob("*.json")]
+    assert len(claims) == 1 and claims[0]["end"] and len(claims[0]["ranges"]) == 1
+    assert host.collect().returncode == 0
+    assert len(codex_rows(host)) == 1
 
 
 def test_it_updates_codex_when_the_server_announces_a_newer_release(make_host, fleet):
@@ -306,15 +313,43 @@ def test_it_runs_offline_with_the_cached_login_and_delivers_usage_later(make_hos
         assert run.returncode == 0, run.stderr
         assert run.stderr.count("unreachable") == 1
         assert host.calls()[-1]["auth_last_refresh"] == cached["last_refresh"]
+        # Codex's session log holds this run: the collector counts it, cdx queues nothing.
+        assert not (host.state / "usage-queue.jsonl").exists()
+        status = host.cdx_run("--status")
+        assert "queued:    0 usage line(s)" in status.stdout
+        # A run whose Codex wrote no session log: its line is the only record, kept for later.
+        run = host.cdx_run("exec", "no log", STUB_NO_SESSION_LOG="1")
+        assert run.returncode == 0, run.stderr
         queued = (host.state / "usage-queue.jsonl").read_text().splitlines()
         assert len(queued) == 1 and "Token usage:" in queued[0]
-        status = host.cdx_run("--status")
-        assert "queued:    1 usage line(s)" in status.stdout
     finally:
         fleet.server.start()
     assert_ok(host.cdx_run("exec", "back"))
     assert not (host.state / "usage-queue.jsonl").exists()
-    assert len(codex_rows(host)) == 3
+    assert len(codex_rows(host)) == 3  # online, no log, back: cdx's lines
+    collected = host.collect()
+    assert collected.returncode == 0, collected.stderr
+    rows = codex_rows(host)
+    assert len(rows) == 3 + 2  # the offline run's two turns, from its session log
+    assert sum(row["input"] + row["cacheRead"] + row["output"] for row in rows) == 4 * (
+        8500 + 13000 + 1234
+    )
+
+
+def test_it_counts_back_to_back_runs_once_whichever_reports_first(make_host):
+    host = make_host("backtoback.e2e.test")
+    assert_ok(host.cdx_run("exec", "one"))
+    first = host.collect()  # between the runs: the first run's turns are cdx's
+    assert first.returncode == 0, first.stderr
+    assert_ok(host.cdx_run("exec", "two"))  # starts well within 2 s of the first's end
+    second = host.collect()
+    assert second.returncode == 0, second.stderr
+    rows = codex_rows(host)
+    assert len(rows) == 2 and all(row["messageId"].count(":") == 2 for row in rows)
+    claims = [json.loads(path.read_text()) for path in (host.state / "claims").glob("*.json")]
+    claimed = sorted(session for claim in claims for session in claim["sessions"])
+    logs = sorted(path.name[-42:-6] for path in (host.codex_home / "sessions").rglob("*.jsonl"))
+    assert claimed == logs  # each run claimed its own log
 
 
 def test_it_removes_the_local_login_when_the_key_is_revoked(make_host, fleet):

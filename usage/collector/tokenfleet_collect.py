@@ -19,8 +19,10 @@ left for the next run; a batch answered with another 4xx, and every entry the se
 `rejected`, is appended to the dead-letter file and reported, never silently dropped.
 
 No double count with `cdx`: a Codex run wrapped by `cdx` is reported by cdx from Codex's own
-`Token usage:` line. cdx leaves a claim in `<state>/claims/` (the session ids and the run's time
-window); the collector skips the claimed turns, and waits while a cdx run is still open.
+`Token usage:` line. cdx leaves a claim in `<state>/claims/`: the byte ranges of the session logs
+its lines reported (what each log grew by during the run); the collector skips exactly the turns
+in them, and waits for the turns an open cdx run may still claim. No clock decides which turn is
+whose, so each turn is counted once whichever of the two sees it first.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 BATCH_SIZE = 500
 DEFAULT_CODEX_MODEL = "codex-unspecified"
 # A forked or sub-agent session starts with a verbatim copy of its parent's lines, all stamped
@@ -162,14 +164,17 @@ def read_json(path: str, default: object) -> object:
         return default
 
 
-def read_complete_lines(path: str, offset: int) -> tuple[list[tuple[int, bytes]], int]:
-    """(start offset, line) of every complete line after `offset`, and the offset after the last.
+def read_complete_lines(
+    path: str, offset: int, limit: int | None = None
+) -> tuple[list[tuple[int, bytes]], int]:
+    """(start offset, line) of every complete line after `offset` (and before `limit`), and the
+    offset after the last.
 
     A last line without its newline is being written: it is left for the next run.
     """
     with open(path, "rb") as handle:
         handle.seek(offset)
-        data = handle.read()
+        data = handle.read() if limit is None else handle.read(max(0, limit - offset))
     lines = []
     position = offset
     start = 0
@@ -337,11 +342,22 @@ def _usage(value: object) -> dict | None:
 
 
 class Claims:
-    """The cdx runs on this machine: `<state>/claims/*.json`, written by cdx."""
+    """The cdx runs on this machine: `<state>/claims/*.json`, written by cdx.
+
+    A closed claim names `ranges`: byte ranges of session logs whose turns its `Token usage:`
+    lines reported; exactly those turns are skipped (offsets survive archiving, which moves a
+    log unchanged). An open claim names `sizes`, every log's size before Codex started: a turn
+    past that size may still be claimed, so it waits until the run ends, as do the ranges of a
+    run still `delivering` its lines (cdx gives them back when it cannot). Claims of older cdx
+    releases (no ranges, no sizes) fall back to the run's time window.
+    """
 
     def __init__(self, directory: str):
-        self.closed: dict = {}  # session id → [(start, end)]
-        self.open_starts: list = []
+        self.ranges: dict = {}  # session id → [(first byte, end)]
+        self.sending: dict = {}  # the same, of runs still delivering their lines
+        self.windows: dict = {}  # session id → [(start, end)], claims without ranges
+        self.open_sizes: list = []  # session id → size when the run began, per open run
+        self.open_starts: list = []  # open claims without sizes
         now = datetime.now(UTC)
         try:
             names = os.listdir(directory)
@@ -360,7 +376,13 @@ class Claims:
                 continue
             if end is None:
                 if pid_alive(claim.get("pid")):
-                    self.open_starts.append(start)
+                    sizes = claim.get("sizes")
+                    if isinstance(sizes, dict):
+                        self.open_sizes.append(
+                            {str(k).lower(): v for k, v in sizes.items() if _is_offset(v)}
+                        )
+                    else:
+                        self.open_starts.append(start)
                 elif now - start > timedelta(days=1):
                     with contextlib.suppress(OSError):
                         os.unlink(path)
@@ -369,18 +391,43 @@ class Claims:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
                 continue
+            ranges = claim.get("ranges")
+            if isinstance(ranges, list):
+                # While cdx is still sending, its ranges may yet be given back (not delivered):
+                # wait. A cdx that died sending left its lines queued for its next run.
+                sending = claim.get("delivering") is True and pid_alive(claim.get("pid"))
+                found = self.sending if sending else self.ranges
+                for part in ranges:
+                    if not isinstance(part, dict) or not isinstance(part.get("session"), str):
+                        continue
+                    first, until = part.get("from"), part.get("to")
+                    if _is_offset(first) and _is_offset(until):
+                        found.setdefault(part["session"].lower(), []).append((first, until))
+                continue
             for session in claim.get("sessions") or []:
                 if isinstance(session, str):
-                    self.closed.setdefault(session.lower(), []).append((start, end))
+                    self.windows.setdefault(session.lower(), []).append((start, end))
 
-    def claimed(self, session_id: str, ts: datetime) -> bool:
+    def claimed(self, session_id: str, offset: int, ts: datetime) -> bool:
+        """Whether a cdx run reported the turn on the line starting at `offset`."""
+        if any(first <= offset < until for first, until in self.ranges.get(session_id, [])):
+            return True
         return any(
             start - CLAIM_SLACK <= ts <= end + CLAIM_SLACK
-            for start, end in self.closed.get(session_id, [])
+            for start, end in self.windows.get(session_id, [])
         )
 
-    def open_at(self, ts: datetime) -> bool:
+    def open_at(self, session_id: str, offset: int, ts: datetime) -> bool:
+        """Whether a cdx run still going may yet claim this turn."""
+        if any(offset >= sizes.get(session_id, 0) for sizes in self.open_sizes):
+            return True
+        if any(first <= offset < until for first, until in self.sending.get(session_id, [])):
+            return True
         return any(ts >= start - CLAIM_SLACK for start in self.open_starts)
+
+
+def _is_offset(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def pid_alive(pid: object) -> bool:
@@ -410,8 +457,11 @@ def codex_turn_record(session_id: str, ts: datetime, model: str, last: dict) -> 
     }
 
 
-def codex_read(session_id: str, path: str, state: dict, claims: Claims) -> tuple[list, dict]:
-    """Per-response records of one session log from where the last accepted read stopped.
+def codex_read(
+    session_id: str, path: str, state: dict, claims: Claims, size: int | None = None
+) -> tuple[list, dict]:
+    """Per-response records of one session log from where the last accepted read stopped, up
+    to `size` (the log's size before `claims` was read).
 
     Stops early (keeping the position) at the first turn an open cdx run may still claim.
     """
@@ -423,7 +473,7 @@ def codex_read(session_id: str, path: str, state: dict, claims: Claims) -> tuple
     previous = state.get("total")
     model = state.get("model") or ""
     fork_until = parse_ts(state.get("fork_until"))
-    lines, end_offset = read_complete_lines(path, offset)
+    lines, end_offset = read_complete_lines(path, offset, size)
     records = []
     stop_at = end_offset
     for start, raw in lines:
@@ -462,10 +512,10 @@ def codex_read(session_id: str, path: str, state: dict, claims: Claims) -> tuple
             else:
                 last = total
         in_fork_copy = fork_until is not None and ts <= fork_until
-        if not in_fork_copy and claims.open_at(ts):
+        if not in_fork_copy and claims.open_at(session_id, start, ts):
             stop_at = start  # a cdx run is still going: decide on this turn later
             break
-        if not in_fork_copy and not claims.claimed(session_id, ts):
+        if not in_fork_copy and not claims.claimed(session_id, start, ts):
             records.append(codex_turn_record(session_id, ts, model, last))
         previous = total
     new_state = {
@@ -597,11 +647,17 @@ class Collector:
         for path in list(state["claude"]):
             if path not in seen_claude and not os.path.exists(path):
                 del state["claude"][path]
+        # Each log is read only as far as it reached before the claims were read: a turn written
+        # later may belong to a cdx run that opened its claim meanwhile; the next pass sees both.
+        sizes = {}
+        for session_id, path in codex_files().items():
+            with contextlib.suppress(OSError):
+                sizes[session_id] = (path, os.stat(path).st_size)
         claims = Claims(os.path.join(self.dir, "claims"))
-        for session_id, path in sorted(codex_files().items()):
+        for session_id, (path, size) in sorted(sizes.items()):
             previous = state["codex"].get(session_id, {})
             try:
-                records, new = codex_read(session_id, path, previous, claims)
+                records, new = codex_read(session_id, path, previous, claims, size)
             except OSError:
                 continue
             if new != previous:
