@@ -12,7 +12,7 @@ from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.hashing import sha256_hex
 from core.time import iso
-from hosts.api_base import FleetAdminView, FleetHostView, FleetPublicView, ok
+from hosts.api_base import FleetAdminView, FleetHostView, FleetPublicView, admin_actor, ok
 from hosts.delivery import selectors, services
 from hosts.delivery.installer import installer_link
 from hosts.delivery.prompts import SHA256_RE, filename_error
@@ -46,7 +46,7 @@ class HostRegisterApi(FleetAdminView):
         registration = services.host_register(
             fqdn=data.validated_data["fqdn"],
             owner=data.validated_data.get("owner"),
-            actor=request_actor(request) or "mtls",
+            actor=admin_actor(request),
             ip=client_ip(request),
         )
         url, command = installer_link(registration.installer_token)

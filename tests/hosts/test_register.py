@@ -168,7 +168,8 @@ def test_it_accepts_mtls_from_a_trusted_proxy_with_the_admin_key():
             HTTP_X_ADMIN_KEY="operator-secret-key",
         )
         assert _register(stranger, fqdn="build-08").status_code == 403
-    assert AuditEvent.objects.get(action="host.register").actor == "mtls"
+    # The same actor as every other admin change made over mTLS.
+    assert AuditEvent.objects.get(action="host.register").actor == "admin:mtls"
 
 
 def test_it_expires_the_installer_after_the_configured_ttl(client_for, admin_token):
