@@ -8,24 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / ".venv" / "bin"
-DEADLINE_SECONDS = 20
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.production.served import BIN, DEADLINE_SECONDS, ROOT, free_port, gunicorn
 
 
 def clean_environment(tmp_path: Path) -> dict[str, str]:
@@ -46,17 +35,6 @@ def step(args: list[str], environment: dict[str, str], timeout: float) -> str:
     return result.stderr
 
 
-def stop(server: subprocess.Popen) -> None:
-    """SIGTERM the gunicorn this test started (its own process group), then make sure."""
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=8)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=5)
-
-
 @pytest.fixture
 def served(tmp_path):
     """Runs the `make run` steps; yields (base URL, path of the server's log)."""
@@ -66,33 +44,10 @@ def served(tmp_path):
     assert "generated SECRET_KEY" in said and "generated FIELD_ENCRYPTION_KEY" in said
     step([python, "manage.py", "migrate", "--noinput"], environment, timeout=DEADLINE_SECONDS)
     step([python, "manage.py", "collectstatic", "--noinput", "-v", "0"], environment, timeout=15)
-    port = free_port()
+    bind = f"127.0.0.1:{free_port()}"
     log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py"]
-            + ["--bind", f"127.0.0.1:{port}", "--workers", "1"],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    started = time.monotonic()
-    try:
-        while True:
-            assert server.poll() is None, log_path.read_text()
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass  # not listening yet, or the worker is still booting
-            assert time.monotonic() - started < DEADLINE_SECONDS, log_path.read_text()
-            time.sleep(0.1)
-        yield base, log_path
-    finally:
-        stop(server)
+    with gunicorn(environment, [bind], log_path):
+        yield f"http://{bind}", log_path
 
 
 def test_it_serves_health_static_files_and_json_errors_on_sqlite_alone(served, tmp_path):
