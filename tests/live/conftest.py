@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.live.pushpin import PushpinFront, grip_url, pushpin_required
+from tests.live.pushpin import PublishPortTaken, PushpinFront, grip_url, pushpin_required
 from tests.live.server import LiveServer, free_port, run_manage, server_database, server_env
 
 
@@ -52,25 +52,32 @@ def start_pushpin(live_env, tmp_path):
     started: list[LiveServer] = []
 
     def start(workers: int = 1, threads: int = 4, **env: str) -> PushpinFront:
-        index = len(started)
-        environment = {**live_env, "GRIP_URL": grip_url(free_port()), **env}
-        origin = LiveServer(
-            env=environment,
-            log_path=tmp_path / f"gunicorn-{index}.log",
-            workers=workers,
-            threads=threads,
-        )
-        started.append(origin)
-        origin.start()
-        front = PushpinFront(
-            env=environment,
-            log_path=tmp_path / f"pushpin-{index}.log",
-            origin=origin,
-            folder=tmp_path / f"pushpin-{index}",
-        )
-        started.append(front)
-        front.start()
-        return front
+        for attempt in range(3):
+            index = len(started)
+            environment = {**live_env, "GRIP_URL": grip_url(free_port()), **env}
+            origin = LiveServer(
+                env=environment,
+                log_path=tmp_path / f"gunicorn-{index}.log",
+                workers=workers,
+                threads=threads,
+            )
+            started.append(origin)
+            origin.start()
+            front = PushpinFront(
+                env=environment,
+                log_path=tmp_path / f"pushpin-{index}.log",
+                origin=origin,
+                folder=tmp_path / f"pushpin-{index}",
+            )
+            started.append(front)
+            try:
+                return front.start()
+            except PublishPortTaken:
+                # Another process took the chosen port before Pushpin bound it: fresh ports.
+                origin.stop()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     yield start
     for server in reversed(started):
