@@ -26,10 +26,12 @@ Traffic stays on 127.0.0.1; everything started is stopped at the end. Asserts no
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import bisect
 import contextlib
 import json
+import multiprocessing
 import os
 import re
 import resource
@@ -54,6 +56,7 @@ class Subscriber:
     # messages count -> monotonic time its first event arrived
     seen: dict[int, float] = field(default_factory=dict)
     events: int = 0
+    last_data: float = 0.0  # any bytes, keep-alive comments included: is the stream alive?
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     error: str | None = None
     closed: bool = False
@@ -381,6 +384,7 @@ class StreamProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         arrived = time.monotonic()
+        self.subscriber.last_data = arrived
         buffer = self.buffer + data
         if not self.head:
             if b"\r\n\r\n" not in buffer:
@@ -431,7 +435,7 @@ async def run(args) -> None:
         if not args.pushpin:
             with running_server(env, port, args.workers, data_dir / "server.log") as process:
                 await wait_healthy(port, process)
-                await measure(args, port, token, process.pid, None)
+                await measure(args, port, token, process.pid, None, port)
         else:
             front = free_port()
             env["GRIP_URL"] = (
@@ -443,7 +447,10 @@ async def run(args) -> None:
                 await wait_healthy(port, process)
                 with running_pushpin(env, front, port, data_dir / "pushpin") as pushpin:
                     await wait_healthy(front, pushpin)
-                    await measure(args, front, token, process.pid, pushpin.pid)
+                    # deploy/'s nginx sends only the stream routes to Pushpin; the ingest goes to
+                    # gunicorn (`make run-production` sends both through Pushpin: the option).
+                    ingest = front if args.ingest_through_pushpin else port
+                    await measure(args, front, token, process.pid, pushpin.pid, ingest)
         log_tail = (data_dir / "server.log").read_bytes()[-2000:].decode("utf-8", "replace")
         if args.show_log:
             print(log_tail)
@@ -460,11 +467,42 @@ def first_arrivals(seen: dict[int, float]) -> tuple[list[int], list[float]]:
     return counts, earliest
 
 
-async def measure(args, port: int, token: str, master: int, pushpin: int | None) -> None:
+# --- Subscriber processes ---------------------------------------------------------------------
+#
+# Each holds its share of the subscribers on its own event loop, so the client can use every core
+# (one Python process reading 20,000 events/s was the bench's own bottleneck). CLOCK_MONOTONIC is
+# one clock for every process on the machine, so arrival times compare with the ingest times.
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process from /proc, 0 when gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def cpu_by_name(pids: list[int]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for pid in pids:
+        name = process_name(pid)
+        totals[name] = totals.get(name, 0.0) + cpu_seconds(pid)
+    return totals
+
+
+async def hold_subscribers(port: int, count: int) -> tuple[list[Subscriber], list, float]:
     loop = asyncio.get_running_loop()
-    subscribers = [Subscriber() for _ in range(args.subscribers)]
+    subscribers = [Subscriber() for _ in range(count)]
     transports: list[asyncio.Transport] = []
-    gate = asyncio.Semaphore(200)  # connect in waves, not one SYN flood
+    gate = asyncio.Semaphore(100)  # connect in waves, not one SYN flood
 
     async def start(subscriber: Subscriber) -> None:
         async with gate:
@@ -479,60 +517,176 @@ async def measure(args, port: int, token: str, master: int, pushpin: int | None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(subscriber.connected.wait(), timeout=60)
 
-    idle_master, idle_workers = server_rss(master)
-    idle_pushpin = tree_rss(pushpin) if pushpin else 0
-    idle_threads = worker_threads(master)
-    connect_started = time.monotonic()
+    started = time.monotonic()
     await asyncio.gather(*(start(s) for s in subscribers))
-    connect_seconds = time.monotonic() - connect_started
-    failed = [s for s in subscribers if s.error or not s.seen]
-    print(
-        f"{len(subscribers) - len(failed)} of {len(subscribers)} subscribers got the first "
-        f"event in {connect_seconds:.1f}s"
-    )
-    if failed:
-        print("first failures:", {s.error for s in failed[:5]})
-    await asyncio.sleep(3)  # Pushpin's recovery requests after it subscribed, the first frames
-    base = max(max(s.seen) for s in subscribers if s.seen)
-    master_rss, worker_rss = server_rss(master)
-    connected_pushpin = tree_rss(pushpin) if pushpin else 0
-    threads = worker_threads(master)
+    return subscribers, transports, time.monotonic() - started
 
-    ingester = Ingester(port, token)
-    responses: list[tuple[int, float]] = []  # (messages after this ingest, response time)
-    expected = base
-    ingest_started = time.monotonic()
-    next_tick = ingest_started
-    while time.monotonic() - ingest_started < args.seconds:
-        expected += await ingester.post_one()
-        responses.append((expected, time.monotonic()))
-        next_tick += args.every
-        await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-    ingester.close()
-    await asyncio.sleep(args.interval_ms / 1000 * 2 + 3)  # the trailing events
-    master_rss_after, worker_rss_after = server_rss(master)
-    after_pushpin = tree_rss(pushpin) if pushpin else 0
-    closed = sum(1 for s in subscribers if s.closed)
-    for transport in transports:
-        transport.abort()
 
-    latencies: list[float] = []
+def score(subscribers: list[Subscriber], responses: list[tuple[int, float]]) -> dict:
+    """Per subscriber and per ingest, the delay to the first event that includes it."""
+    latencies = array.array("d")
     early = missed = 0
+    missing_subscribers = 0
     for subscriber in subscribers:
         if not subscriber.seen:
             missed += len(responses)
+            missing_subscribers += 1
             continue
         counts, earliest = first_arrivals(subscriber.seen)
+        lost_here = 0
         for messages, responded in responses:
             index = bisect.bisect_left(counts, messages)
             if index == len(counts):
-                missed += 1
+                lost_here += 1
                 continue
             delay = earliest[index] - responded
             if delay < 0:
                 early += 1  # the event overtook the HTTP response; counts as 0
             latencies.append(max(0.0, delay))
-    events = [s.events for s in subscribers]
+        missed += lost_here
+        missing_subscribers += bool(lost_here)
+    events = [s.events for s in subscribers] or [0]
+    return {
+        "latencies": latencies.tobytes(),
+        "early": early,
+        "missed": missed,
+        "missing_subscribers": missing_subscribers,
+        "events_min": min(events),
+        "events_max": max(events),
+        "closed": sum(1 for s in subscribers if s.closed),
+    }
+
+
+async def subscriber_main(connection, port: int, count: int) -> None:
+    """One client process: connect `count` subscribers, report, wait for the ingests' times,
+    score them here (only figures cross the pipe), report again."""
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue = asyncio.Queue()
+    loop.add_reader(connection.fileno(), lambda: inbox.put_nowait(connection.recv()))
+    subscribers, transports, seconds = await hold_subscribers(port, count)
+    failed = [s for s in subscribers if s.error or not s.seen]
+    connection.send(
+        {
+            "connected": count - len(failed),
+            "errors": sorted({s.error or "no first event" for s in failed})[:5],
+            "seconds": seconds,
+            "base": max((max(s.seen) for s in subscribers if s.seen), default=0),
+        }
+    )
+    message = await inbox.get()  # the ingests start: CPU and events from here
+    cpu_before = cpu_seconds(os.getpid())
+    events_before = sum(s.events for s in subscribers)
+    message = await inbox.get()
+    cpu = cpu_seconds(os.getpid()) - cpu_before
+    window_events = sum(s.events for s in subscribers) - events_before
+    # A late event is late, not missed: wait for every subscriber's last one, up to `settle`.
+    responses = message["responses"]
+    final = responses[-1][0] if responses else 0
+    deadline = time.monotonic() + message["settle"]
+    while time.monotonic() < deadline and any(
+        not s.closed and max(s.seen, default=0) < final for s in subscribers
+    ):
+        await asyncio.sleep(0.1)
+    for transport in transports:
+        transport.abort()
+    result = score(subscribers, responses)
+    result["cpu"] = cpu
+    result["window_events"] = window_events
+    # Streams that lost the end: still alive (keep-alives after their last totals) or silent.
+    last_ingest = responses[-1][1] if responses else 0.0
+    behind = [s for s in subscribers if max(s.seen, default=0) < final]
+    result["behind_alive"] = sum(1 for s in behind if s.last_data > last_ingest)
+    result["behind_silent"] = len(behind) - result["behind_alive"]
+    connection.send(result)
+
+
+def subscriber_process(connection, port: int, count: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    asyncio.run(subscriber_main(connection, port, count))
+
+
+async def measure(
+    args, port: int, token: str, master: int, pushpin: int | None, ingest_port: int
+) -> None:
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")
+    shares = [
+        args.subscribers // args.clients + (index < args.subscribers % args.clients)
+        for index in range(args.clients)
+    ]
+    clients = []
+    for share in shares:
+        parent_end, child_end = context.Pipe()
+        process = context.Process(target=subscriber_process, args=(child_end, port, share))
+        clients.append((process, parent_end))
+
+    idle_master, idle_workers = server_rss(master)
+    idle_pushpin = tree_rss(pushpin) if pushpin else 0
+    idle_threads = worker_threads(master)
+    connect_started = time.monotonic()
+    for process, _pipe in clients:
+        process.start()
+    reports = await asyncio.gather(
+        *(loop.run_in_executor(None, pipe.recv) for _process, pipe in clients)
+    )
+    connect_seconds = time.monotonic() - connect_started
+    connected = sum(report["connected"] for report in reports)
+    print(
+        f"{connected} of {args.subscribers} subscribers ({args.clients} client processes) got "
+        f"the first event in {connect_seconds:.1f}s"
+    )
+    errors = {error for report in reports for error in report["errors"]}
+    if errors:
+        print("first failures:", errors)
+    await asyncio.sleep(3)  # Pushpin's recovery requests after it subscribed, the first frames
+    base = max(report["base"] for report in reports)
+    master_rss, worker_rss = server_rss(master)
+    connected_pushpin = tree_rss(pushpin) if pushpin else 0
+    threads = worker_threads(master)
+
+    watched = {
+        "client processes": [process.pid for process, _pipe in clients if process.pid],
+        "server (gunicorn)": tree(master),
+        "bench (ingester)": [os.getpid()],
+    }
+    pushpin_pids = tree(pushpin) if pushpin else []
+    cpu_before = {name: sum(map(cpu_seconds, pids)) for name, pids in watched.items()}
+    pushpin_before = cpu_by_name(pushpin_pids)
+    for _process, pipe in clients:
+        pipe.send({"begin": True})
+    ingester = Ingester(ingest_port, token)
+    responses: list[tuple[int, float]] = []  # (messages after this ingest, response time)
+    ingest_seconds: list[float] = []
+    expected = base
+    ingest_started = time.monotonic()
+    next_tick = ingest_started
+    while time.monotonic() - ingest_started < args.seconds:
+        posted = time.monotonic()
+        expected += await ingester.post_one()
+        responses.append((expected, time.monotonic()))
+        ingest_seconds.append(responses[-1][1] - posted)
+        next_tick += args.every
+        await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+    ingester.close()
+    await asyncio.sleep(args.interval_ms / 1000 * 2 + 3)  # the trailing events
+    window = time.monotonic() - ingest_started
+    cpu_after = {name: sum(map(cpu_seconds, pids)) for name, pids in watched.items()}
+    pushpin_after = cpu_by_name(pushpin_pids)
+    master_rss_after, worker_rss_after = server_rss(master)
+    after_pushpin = tree_rss(pushpin) if pushpin else 0
+    for _process, pipe in clients:
+        pipe.send({"responses": responses, "settle": args.settle})
+    results = await asyncio.gather(
+        *(loop.run_in_executor(None, pipe.recv) for _process, pipe in clients)
+    )
+    for process, _pipe in clients:
+        process.join(10)
+
+    latencies = array.array("d")
+    for result in results:
+        latencies.frombytes(result["latencies"])
+    missed = sum(result["missed"] for result in results)
     serving = (
         f"Pushpin + gunicorn gthread ({args.workers} workers x {args.threads} threads)"
         if pushpin
@@ -540,18 +694,51 @@ async def measure(args, port: int, token: str, master: int, pushpin: int | None)
     )
     print(
         f"{len(responses)} ingests in {args.seconds:.0f}s (every {args.every * 1000:.0f} ms), "
-        f"{serving}, SSE_MIN_INTERVAL_MS={args.interval_ms}; streams closed early: {closed}"
+        f"{serving}, SSE_MIN_INTERVAL_MS={args.interval_ms}; streams closed early: "
+        f"{sum(result['closed'] for result in results)}"
     )
     print(
-        f"events per subscriber: min {min(events)}, max {max(events)}; "
-        f"{len(latencies)} ingest→event samples, {missed} missed, {early} ahead of the response"
+        f"events per subscriber: min {min(r['events_min'] for r in results)}, "
+        f"max {max(r['events_max'] for r in results)}; {len(latencies)} ingest→event samples, "
+        f"{missed} missed (by {sum(r['missing_subscribers'] for r in results)} subscribers), "
+        f"{sum(r['early'] for r in results)} ahead of the response"
     )
+    print(
+        f"without the final totals {args.settle:.0f}s after the last ingest: "
+        f"{sum(r['behind_alive'] for r in results)} streams alive (data after the last ingest), "
+        f"{sum(r['behind_silent'] for r in results)} silent"
+    )
+    took = sorted(ingest_seconds)
+    print(
+        f"ingest POST ({'through Pushpin' if pushpin and ingest_port == port else 'to gunicorn'}): "
+        f"p50 {percentile(took, 0.5) * 1000:.0f} ms, p99 {percentile(took, 0.99) * 1000:.0f} ms"
+    )
+    ordered = sorted(latencies)
     print(
         "latency ingest response → event: "
-        f"p50 {percentile(latencies, 0.50) * 1000:.0f} ms, "
-        f"p90 {percentile(latencies, 0.90) * 1000:.0f} ms, "
-        f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
-        f"max {max(latencies) * 1000:.0f} ms"
+        f"p50 {percentile(ordered, 0.50) * 1000:.0f} ms, "
+        f"p90 {percentile(ordered, 0.90) * 1000:.0f} ms, "
+        f"p99 {percentile(ordered, 0.99) * 1000:.0f} ms, "
+        f"max {ordered[-1] * 1000:.0f} ms"
+    )
+    # CPU over the ingest window (incl. the trailing wait), in % of one core: who is busy.
+    usage = {name: cpu_after[name] - cpu_before[name] for name in watched}
+    usage["client processes"] = sum(result["cpu"] for result in results)
+    for name, seconds in pushpin_after.items():
+        usage[f"pushpin {name}"] = seconds - pushpin_before.get(name, 0.0)
+    print(
+        f"CPU over the {window:.0f}s window (% of one core; the box has {os.cpu_count()}): "
+        + ", ".join(f"{name} {seconds / window * 100:.0f}%" for name, seconds in usage.items())
+    )
+    # Per event delivered to a subscriber: what the fan-out costs whatever else the box runs.
+    delivered = sum(result["window_events"] for result in results)
+    print(
+        f"{delivered} events delivered ({delivered / window:.0f}/s); CPU per event: "
+        + ", ".join(
+            f"{name} {seconds / max(1, delivered) * 1e6:.0f} us"
+            for name, seconds in usage.items()
+            if seconds / window >= 0.02
+        )
     )
     print(f"threads per worker: {idle_threads} idle, {threads} with every subscriber connected")
     if pushpin:
@@ -584,6 +771,17 @@ def main() -> None:
     parser.add_argument("--show-log", action="store_true", help="print the server log's tail")
     parser.add_argument("--pushpin", action="store_true", help="serve as make run-production")
     parser.add_argument("--threads", type=int, default=4, help="per gthread worker (--pushpin)")
+    parser.add_argument(
+        "--clients", type=int, default=2, help="subscriber processes (each its own event loop)"
+    )
+    parser.add_argument(
+        "--ingest-through-pushpin",
+        action="store_true",
+        help="--pushpin: POST the ingests through Pushpin too (make run-production's path)",
+    )
+    parser.add_argument(
+        "--settle", type=float, default=30.0, help="seconds to wait for late final events"
+    )
     args = parser.parse_args()
     args.interval_ms = int(os.environ.get("SSE_MIN_INTERVAL_MS", "500"))
     asyncio.run(run(args))
