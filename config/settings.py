@@ -305,8 +305,9 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 # /health answers plain http on the socket too, for probes that bypass the proxy.
 SECURE_REDIRECT_EXEMPT = [r"^health$"]
 if GRIP_URL:
-    # Pushpin forwards the streams over loopback, an untrusted peer whose X-Forwarded-Proto is
-    # dropped: redirecting them would send Pushpin a 301. nginx has done TLS in front of it.
+    # Pushpin forwards the streams over loopback; its X-Forwarded-Proto is believed only when
+    # its own peer is trusted (core.client_ip), and redirecting would send Pushpin a 301. nginx
+    # has done TLS in front of it.
     SECURE_REDIRECT_EXEMPT += [r"^api/usage/stream$", r"^embed/stream$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)

@@ -103,6 +103,7 @@ def _args(tmp_path, **overrides) -> argparse.Namespace:
         "dir": str(tmp_path / "pp"),
         "behind_proxy": False,
         "log_level": 2,
+        "socket": None,
     }
     values.update(overrides)
     return argparse.Namespace(**values)
@@ -161,6 +162,16 @@ def test_it_keeps_forwarded_headers_behind_nginx(tmp_path):
     values = _settings(pushpin.write(_args(tmp_path, behind_proxy=True), grip).read_text())
     assert values["x_forwarded_for"] == "append"
     assert values["accept_x_forwarded_protocol"] == "true"
+    assert "local_ports" not in values
+
+
+def test_it_listens_on_a_unix_socket_for_the_proxy_in_front(tmp_path):
+    """deploy/: nginx reaches Pushpin on a socket, beside the loopback port."""
+    grip = pushpin.grip_parse("http://127.0.0.1:5561?key=abcdefghijklmnopqrstuvwxyz")
+    args = _args(tmp_path, behind_proxy=True, socket=str(tmp_path / "s" / "pushpin.sock"))
+    values = _settings(pushpin.write(args, grip).read_text())
+    assert values["local_ports"] == str(tmp_path / "s" / "pushpin.sock")
+    assert values["http_port"] == "127.0.0.1:8000"
 
 
 def test_it_generates_one_key_and_keeps_it(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.live.pushpin import port_owner, process_tree
 from tests.production.served import ROOT, Answer, free_port
 
 SITE = ROOT / "deploy" / "nginx" / "tokenfleet.conf"
@@ -88,7 +89,7 @@ def templated_site(
         "listen 80;": f"listen 127.0.0.1:{http_port};",
         "listen [::]:80;": "",
         "unix:/run/tokenfleet/gunicorn.sock": f"unix:{socket_path}",
-        "server 127.0.0.1:7999;": f"server {pushpin};",
+        "server unix:/run/tokenfleet-pushpin-socket/pushpin.sock;": f"server unix:{pushpin};",
         "/etc/tokenfleet/tls/fullchain.pem": str(tls / "server.pem"),
         "/etc/tokenfleet/tls/privkey.pem": str(tls / "server.key"),
         "/etc/tokenfleet/tls/admin-ca.pem": str(tls / "ca.pem"),
@@ -235,12 +236,14 @@ def nginx(folder: Path, *, socket_path: Path, tls: Path, pushpin: str) -> Iterat
 @contextmanager
 def pushpin(folder: Path, *, bind: str, origin: str, environment: dict[str, str]) -> Iterator[str]:
     """Pushpin as deploy/systemd/tokenfleet-pushpin.service runs it (config.pushpin write
-    --behind-proxy, then pushpin), on `bind`, forwarding to the app's loopback port `origin`."""
+    --behind-proxy --socket, then pushpin), on `bind` and a Unix socket in `folder` (yielded, for
+    nginx), forwarding to the app's loopback port `origin`."""
     binary = find_binary("pushpin")
     assert binary, "pushpin is not installed"
     written = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "python"), "-m", "config.pushpin", "write"]
         + ["--behind-proxy", "--bind", bind, "--origin", origin, "--dir", str(folder)]
+        + ["--socket", str(folder / "pushpin.sock")]
         + ["--log-level", "1"],
         cwd=ROOT,
         env=environment,
@@ -263,6 +266,8 @@ def pushpin(folder: Path, *, bind: str, origin: str, environment: dict[str, str]
             assert process.poll() is None, (folder / "pushpin.log").read_text()
             try:
                 socket.create_connection((host, int(port)), timeout=1).close()
+                with socket.socket(socket.AF_UNIX) as local:
+                    local.connect(str(folder / "pushpin.sock"))
                 break
             except OSError:
                 assert time.monotonic() - started < 15, (folder / "pushpin.log").read_text()
@@ -278,12 +283,16 @@ def pushpin(folder: Path, *, bind: str, origin: str, environment: dict[str, str]
                 )
                 with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
                     if response.status == 200:
+                        # ... and it is this Pushpin that answered (tests/live/pushpin.py: the
+                        # port is chosen before it is bound, another process may hold it).
+                        owner = port_owner(publish.port or 0, process_tree(process.pid))
+                        assert owner == "ours", f"publish port {publish.port} taken: {owner}"
                         break
             except OSError:
                 pass
             assert time.monotonic() - started < 30, (folder / "pushpin.log").read_text()
             time.sleep(0.1)
-        yield bind
+        yield str(folder / "pushpin.sock")
     finally:
         process.terminate()
         try:

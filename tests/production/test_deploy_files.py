@@ -69,7 +69,13 @@ def test_the_units_run_what_the_readme_says():
     pushpin = (DEPLOY / "systemd" / "tokenfleet-pushpin.service").read_text()
     assert "ListenStream=127.0.0.1:8001" in socket_unit
     assert "--origin 127.0.0.1:8001" in pushpin and "--behind-proxy" in pushpin
-    assert "server 127.0.0.1:7999;" in site() and "--bind 127.0.0.1:7999" in pushpin
+    assert "--bind 127.0.0.1:7999" in pushpin
+    # nginx reaches Pushpin over its socket, in a directory of nginx's group only.
+    pushpin_socket = "/run/tokenfleet-pushpin-socket/pushpin.sock"
+    assert f"server unix:{pushpin_socket};" in site() and f"--socket {pushpin_socket}" in pushpin
+    assert "RuntimeDirectory=tokenfleet-pushpin tokenfleet-pushpin-socket" in pushpin
+    assert "chgrp www-data /run/tokenfleet-pushpin-socket" in pushpin
+    assert "chmod 2750 /run/tokenfleet-pushpin-socket" in pushpin and "UMask=0007" in pushpin
     assert "GRIP_URL" in documented_environment()
     for unit in (web, runner, pushpin):
         assert "EnvironmentFile=/etc/tokenfleet/env" in unit

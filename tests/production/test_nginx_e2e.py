@@ -86,6 +86,7 @@ def stack(tmp_path_factory):
         ),
     )
     assert shipped, "tokenfleet.service no longer starts gunicorn with --workers 4"
+    pushpin_port = f"127.0.0.1:{free_port()}"
     with (
         gunicorn(
             environment,
@@ -95,7 +96,7 @@ def stack(tmp_path_factory):
         ),
         pushpin(
             folder / "pushpin",
-            bind=f"127.0.0.1:{free_port()}",
+            bind=pushpin_port,
             origin=direct,
             environment=environment,
         ) as held_by,
@@ -104,6 +105,7 @@ def stack(tmp_path_factory):
         yield {
             "edge": edge,
             "direct": direct,
+            "pushpin_port": pushpin_port,
             "data_dir": data_dir,
             "ingest_token": ingest.stdout.strip().splitlines()[-1],
         }
@@ -241,3 +243,50 @@ def test_it_streams_server_sent_events_through_the_proxy_unbuffered(stack):
         assert time.monotonic() - sent_at < 5
     finally:
         stream.close()
+
+
+def test_it_gives_the_stream_routes_the_clients_address_through_pushpin(stack):
+    """nginx → Pushpin (its Unix socket) → the app: a stream request's refused credential is
+    audited with the client's address, as every other route's, not Pushpin's 127.0.0.1."""
+    edge, data_dir = stack["edge"], stack["data_dir"]
+    marker = uuid.uuid4().hex[:12]
+    refused = edge.call(
+        "GET",
+        f"/api/usage/stream?token=wr_{marker}{'x' * 31}",
+        headers={"Accept": "text/event-stream", "X-Forwarded-For": "198.51.100.66"},
+    )
+    assert refused.status == 401, refused.body
+    failed = [
+        row for row in audit_rows(data_dir, "auth.failed") if "/api/usage/stream" in row["meta"]
+    ]
+    assert failed and failed[-1]["ip"] == CLIENT_ADDRESS
+
+
+def test_it_believes_no_forwarded_address_sent_to_pushpins_own_port(stack):
+    """A local client that reaches Pushpin's loopback port itself, bypassing nginx, forges the
+    header nginx would set: Pushpin appends 127.0.0.1, which nothing trusts, so that is all the
+    app records. Straight to the app with a Grip-Sig of another key: the same."""
+    import http.client
+
+    import jwt
+
+    data_dir = stack["data_dir"]
+    host, port = stack["pushpin_port"].rsplit(":", 1)
+    forged = {"Accept": "text/event-stream", "X-Forwarded-For": "203.0.113.9"}
+    before = len(audit_rows(data_dir, "auth.failed"))
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", f"/api/usage/stream?token=wr_{'y' * 43}", headers=forged)
+        assert connection.getresponse().status == 401
+    finally:
+        connection.close()
+    bad_sig = jwt.encode({"iss": "pushpin", "exp": int(time.time()) + 60}, "not-our-key-" * 4)
+    answer = call(
+        stack["direct"],
+        "GET",
+        f"/api/usage/stream?token=wr_{'z' * 43}",
+        headers={**forged, "Grip-Sig": bad_sig},
+    )
+    assert answer.status in (301, 421)  # not believed: plain http is redirected, or not proxied
+    recorded = [row["ip"] for row in audit_rows(data_dir, "auth.failed")[before:]]
+    assert recorded and set(recorded) == {"127.0.0.1"}
