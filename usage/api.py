@@ -149,14 +149,14 @@ class RecentApi(WidgetReadApi):
 
 class BreakdownApi(UsageReadApi):
     def get(self, request):
-        groups = selectors.breakdown(usage_filter(request))
-        body = serializers.breakdown_json(groups, at=timezone.now())
+        rows = selectors.breakdown_table(usage_filter(request))
+        body = serializers.breakdown_json(rows, at=timezone.now())
         return HttpResponse(body, content_type="application/json")
 
 
 class BreakdownCsvApi(UsageReadApi):
     def get(self, request):
-        body = serializers.breakdown_csv(selectors.breakdown(usage_filter(request)))
+        body = serializers.breakdown_csv(selectors.breakdown_table(usage_filter(request)))
         response = HttpResponse(body, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="usage-breakdown.csv"'
         return response

@@ -1,15 +1,24 @@
-"""usage.serializers.breakdown_json: the breakdown written directly, byte for byte what
-`json.dumps(breakdown_body(...))` gives (the route's answer before it was written by hand)."""
+"""usage.serializers.breakdown_json and breakdown_csv: the breakdown written directly, byte for
+byte what `json.dumps(breakdown_body(...))` and `csv.writer` give (the route's answers before they
+were written by hand)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime
 
 import pytest
 
 from usage.aggregation import Sums
-from usage.serializers import breakdown_body, breakdown_csv, breakdown_json
+from usage.serializers import (
+    CSV_COLUMNS,
+    breakdown_body,
+    breakdown_csv,
+    breakdown_json,
+    csv_safe,
+)
 
 AT = datetime(2026, 11, 20, 12, 0, 7, 900_000, tzinfo=UTC)
 
@@ -27,10 +36,14 @@ NAMES = [
 ]
 
 
-def group(index: int, user: str) -> tuple[tuple[str, str, str, str], Sums]:
+def group(index: int, user: str) -> tuple:
+    """A BreakdownRow: the four names, then the counters."""
     return (
-        (user, f"box-{index}", "claude-sonnet-4-5", "sonnet"),
-        Sums(
+        user,
+        f"box-{index}",
+        "claude-sonnet-4-5",
+        "sonnet",
+        *Sums(
             messages=index + 1,
             input=index * 1000,
             cache_creation=0 if index % 2 else 12_345,
@@ -41,7 +54,7 @@ def group(index: int, user: str) -> tuple[tuple[str, str, str, str], Sums]:
             tokens_weighted=987_654_321,
             # Costs json writes with an exponent (1e-06), in full, or with many digits.
             cost_micros=[1, 10, 123_456_789, 5, 10**16, 333_333, 0, 7][index % 8],
-        ),
+        ).values(),
     )
 
 
@@ -67,12 +80,12 @@ def test_it_writes_an_empty_breakdown():
 def test_it_sums_the_cost_entries_per_family():
     items = groups()
     shared = [
-        ((user, machine, "claude-opus-4-5", "opus"), item)
-        for (user, machine, _m, _f), item in items
+        (user, machine, "claude-opus-4-5", "opus", *numbers)
+        for user, machine, _m, _f, *numbers in items
     ]
     shared += [
-        ((user, machine, "claude-opus-4-6", "opus"), item)
-        for (user, machine, _m, _f), item in items
+        (user, machine, "claude-opus-4-6", "opus", *numbers)
+        for user, machine, _m, _f, *numbers in items
     ]
     shared.sort()
 
@@ -88,3 +101,26 @@ def test_it_keeps_the_csv_defusing_formulas(name):
 
     line = text.splitlines()[1]
     assert line.startswith("'=SUM(A1)") == (name == "=SUM(A1)")
+
+
+def csv_expected(items) -> str:
+    """The CSV as csv.writer writes it, a row at a time (the route's former writer)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for user, machine, model, family, *counters, cost_micros in items:
+        names = [csv_safe(name) for name in (user, machine, model, family)]
+        writer.writerow([*names, *counters, f"{cost_micros / 10**6:.6f}"])
+    return out.getvalue()
+
+
+def test_it_writes_the_csv_csv_writer_writes():
+    items = groups()
+    items += [
+        (name, name, name, "unknown", *numbers)
+        for name, (_user, _machine, _model, _family, *numbers) in zip(NAMES, items, strict=True)
+    ]
+    items.sort()
+
+    assert breakdown_csv(items) == csv_expected(items)
+    assert breakdown_csv([]) == csv_expected([])
