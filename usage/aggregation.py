@@ -242,14 +242,6 @@ def _adapt(column: str, value):
     return value
 
 
-def range_q(column: str, ranges: Iterable[tuple]) -> Q:
-    """ORM filter for `column` within any of the [start, end) ranges."""
-    q = Q()
-    for start, end in ranges:
-        q |= Q(**{f"{column}__gte": start, f"{column}__lt": end})
-    return q
-
-
 @dataclass(frozen=True)
 class Select:
     sql: str
