@@ -203,6 +203,10 @@ else:
         }
     }
 
+# Encoded breakdown answers kept per process until usage data changes (usage/bodycache.py). The
+# data version lives in the cache, so it needs REDIS_URL once other processes write usage.
+USAGE_BODY_CACHE = env.bool("USAGE_BODY_CACHE", default=bool(REDIS_URL))
+
 # --- Live updates (usage/live/). Redis fans change nudges out across workers and servers.
 SSE_MIN_INTERVAL_MS = env.int("SSE_MIN_INTERVAL_MS", default=500)
 # A comment line on idle streams, so proxies and browsers keep them open (the design asks for

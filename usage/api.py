@@ -23,6 +23,7 @@ from embed.access import EmbedTokenUsageRule, UsageReadThrottle
 from hosts.api_base import HostCallMixin
 from usage import selectors, serializers
 from usage.aggregation import UsageFilter
+from usage.bodycache import cached_body
 from usage.collector import collector_source
 from usage.services import ingest as services
 
@@ -149,14 +150,23 @@ class RecentApi(WidgetReadApi):
 
 class BreakdownApi(UsageReadApi):
     def get(self, request):
-        rows = selectors.breakdown_table(usage_filter(request))
-        body = serializers.breakdown_json(rows, at=timezone.now())
+        flt = usage_filter(request)
+        # Everything but the timestamp is the same until usage data changes (usage.bodycache).
+        head = cached_body(
+            ("breakdown", flt),
+            lambda: serializers.breakdown_json_head(selectors.breakdown_table(flt)),
+        )
+        body = head + serializers.breakdown_json_tail(timezone.now())
         return HttpResponse(body, content_type="application/json")
 
 
 class BreakdownCsvApi(UsageReadApi):
     def get(self, request):
-        body = serializers.breakdown_csv(selectors.breakdown_table(usage_filter(request)))
+        flt = usage_filter(request)
+        body = cached_body(
+            ("breakdown.csv", flt),
+            lambda: serializers.breakdown_csv(selectors.breakdown_table(flt)).encode(),
+        )
         response = HttpResponse(body, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="usage-breakdown.csv"'
         return response

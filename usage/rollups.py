@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from django.db import connection, models
 
+from usage.bodycache import data_version_bump
 from usage.bulk import insert_rows, pipelined
 from usage.models import (
     UsageDaily,
@@ -161,9 +162,14 @@ def _adapt(name: str, value):
 
 
 def rollups_apply(*, deltas: Deltas) -> None:
-    """Add `deltas` to every level. Call inside the transaction that changed the records."""
+    """Add `deltas` to every level. Call inside the transaction that changed the records.
+
+    Every change to records and rollups comes through here, so here the cached usage answers
+    are retired (usage.bodycache). `rollups_prune` after it removes only empty rows, which no
+    answer shows."""
     if not deltas:
         return
+    data_version_bump()
     with pipelined():
         for level in LEVELS:
             sums, families = deltas.level(level)
