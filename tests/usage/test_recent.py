@@ -4,6 +4,9 @@ from datetime import timedelta
 
 import pytest
 
+from usage import selectors
+from usage.aggregation import UsageFilter
+
 from .conftest import NOW, record, seed
 
 pytestmark = pytest.mark.django_db
@@ -102,3 +105,23 @@ def test_it_refuses_a_limit_outside_1_to_500(api_client, db, limit):
 
     assert response.status_code == 400
     assert "limit" in response.json()["fields"]
+
+
+def test_it_hands_the_dashboard_exact_aware_times(frozen_now):
+    """selectors.recent reads `ts` as epoch microseconds on PostgreSQL and as naive UTC on
+    SQLite; either way the rows carry the stored instant, microseconds included."""
+    exact = NOW - timedelta(hours=3, microseconds=123_457)
+    seed(record("exact", exact, machine="quiet"), record("other", NOW - timedelta(days=1)))
+
+    for flt in (UsageFilter(), UsageFilter(machine="quiet"), UsageFilter(user="alice")):
+        rows = selectors.recent(flt, limit=5)
+        assert rows[0]["ts"] == exact
+        assert rows[0]["ts"].utcoffset() == timedelta(0)
+
+
+def test_it_floors_sub_millisecond_times_in_the_feed(api_client, frozen_now):
+    seed(record("late", NOW - timedelta(seconds=1, microseconds=999)))
+
+    entry = api_client.get("/api/usage/recent").json()["entries"][0]
+
+    assert entry["ts"] == int(NOW.timestamp() * 1000) - 1001
