@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import io
+from collections.abc import Callable
+from typing import Any, cast
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from accounts.authentication import ApiTokenAuthentication
@@ -16,20 +24,29 @@ from core.cache import CacheRound, read_ahead, read_ahead_store
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.principals import HOST, Principal, principal_of
+from core.rendering import json_response
 from hosts import selectors
 from hosts.authentication import MSG_API_DISABLED, MSG_MISSING, HostKeyAuthentication
 from hosts.models import Host
 from hosts.services import host_call_record, host_calls_key
 
 
-def ok(data: dict, status: int = 200, **headers) -> Response:
-    response = Response({"status": "ok", "data": data}, status=status)
+def ok(data: dict, status: int = 200, **headers) -> HttpResponse:
+    """The fleet envelope, rendered here (the bytes DRF's JSONRenderer writes: core.rendering)."""
+    response = json_response({"status": "ok", "data": data}, status=status)
     for key, value in headers.items():
         response[key.replace("_", "-")] = value
     return response
 
 
-def request_host(request: Request) -> Host:
+def as_drf(request: Request | HttpRequest) -> Request:
+    """For DRF's typing: the permission, throttle and authentication classes (and the view
+    methods that call them) read only what a Django request has too (`user`, `META`, `path`),
+    so `plain_post_route` hands them the Django request."""
+    return cast(Request, request)
+
+
+def request_host(request: Request | HttpRequest) -> Host:
     """The host whose key authenticated a host-facing request."""
     host: Host = principal_of(request).credential
     return host
@@ -55,19 +72,22 @@ class HostCallMixin:
     # to the cache in one round trip.
     host_call_round = False
 
-    def ip_override_allowed(self, request: Request) -> bool:
+    def ip_override_allowed(self, request: Request | HttpRequest) -> bool:
         return False
 
     def get_throttles_classes(self) -> list[type]:
         return list(self.throttle_classes)  # type: ignore[attr-defined]
 
-    def host_cache_reads(self, request: Request, host: Host) -> list[str]:
+    def host_cache_reads(self, request: Request | HttpRequest, host: Host) -> list[str]:
         """Cache keys the view will read for this host (read in the call's round trip)."""
         return []
 
     def perform_authentication(self, request: Request) -> None:
         super().perform_authentication(request)  # type: ignore[misc]
-        principal = request.user
+        self.host_call(request, request.user)
+
+    def host_call(self, request: Request | HttpRequest, principal: object) -> None:
+        """What follows a successful authentication of a host (nothing for other callers)."""
         if isinstance(principal, Principal) and principal.kind == HOST:
             if self.host_kill_switch and selectors.api_disabled():
                 raise ApplicationError(MSG_API_DISABLED, status_code=503)
@@ -78,7 +98,7 @@ class HostCallMixin:
                 count_ahead=self._count_ahead(request) if self.host_call_round else None,
             )
 
-    def _count_ahead(self, request: Request):
+    def _count_ahead(self, request: Request | HttpRequest):
         """After the IP rule: one round trip that counts the call and the request's rate-limit
         window (CredentialRateThrottle then finds it counted) and reads the view's keys."""
 
@@ -88,7 +108,7 @@ class HostCallMixin:
             cache_round.counter_incr(host_calls_key(host.pk), timeout=None)
             rate_counted = None
             if CredentialRateThrottle in self.get_throttles_classes():
-                rate_counted = CredentialRateThrottle.count_ahead(cache_round, request)
+                rate_counted = CredentialRateThrottle.count_ahead(cache_round, as_drf(request))
             reads = self.host_cache_reads(request, host)
             for key in reads:
                 cache_round.get(key)
@@ -111,21 +131,124 @@ class FleetHostView(HostCallMixin, APIView):
     host_call_round = True
 
     def initial(self, request, *args, **kwargs):
-        # The kill switch and the runner's published values, read once for the whole request,
-        # in one round trip with the client IP's failed-authentication count (checked before
-        # the key is).
+        self.fleet_state_read(request)
+        super().initial(request, *args, **kwargs)
+
+    def fleet_state_read(self, request: Request | HttpRequest) -> None:
+        """The kill switch and the runner's published values, read once for the whole request,
+        in one round trip with the client IP's failed-authentication count (checked before the
+        key is); 503 while the API is disabled."""
         read_ahead(
             request,
             [selectors.FLEET_STATE_KEY, ratelimit.auth_failures_peek_key(client_ip(request))],
         )
         if selectors.request_fleet_state(request).api_disabled:
             raise ApplicationError(MSG_API_DISABLED, status_code=503)
-        super().initial(request, *args, **kwargs)
 
     def permission_denied(self, request, message=None, code=None):
-        if request.authenticators and not request.successful_authenticator:
+        # No credential was accepted (every authenticator here answers a Principal or nothing).
+        if self.authentication_classes and not isinstance(request.user, Principal):
             raise exceptions.NotAuthenticated(MSG_MISSING)
         super().permission_denied(request, message=message, code=code)
+
+    # --- POST without DRF's per-request machinery (see `plain_post_route`).
+
+    def post_data(self, request: Request | HttpRequest, data: Any) -> HttpResponseBase:
+        """The POST handler of a view served by `plain_post_route`, given the parsed body;
+        its `post` is `return self.post_data(request, request.data)`."""
+        raise NotImplementedError
+
+    def plain_dispatch(self, request: HttpRequest) -> HttpResponseBase:
+        """APIView.dispatch for a JSON POST that asks for JSON (`plain_post_eligible`), with
+        the same steps in the same order: the kill switch, authentication, the host call,
+        permissions, throttles, the body as the view's JSON parser reads it, then the handler;
+        errors and the final headers through DRF's own handle_exception / finalize_response.
+
+        What it leaves out costs most of DRF's time on a small request and decides nothing
+        here: the Request wrapper, content negotiation (one renderer, and the client accepts
+        JSON), the parser choice (the body is JSON), versioning (none)."""
+        self.headers = self.default_response_headers
+        renderer = self.renderer_classes[0]()
+        request.accepted_renderer = renderer  # type: ignore[attr-defined]
+        request.accepted_media_type = renderer.media_type  # type: ignore[attr-defined]
+        try:
+            self.fleet_state_read(request)
+            self._plain_authenticate(request)
+            self.host_call(request, request.user)
+            self.check_permissions(as_drf(request))
+            self.check_throttles(as_drf(request))
+            response = self.post_data(request, self._plain_data(request))
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        return self.finalize_response(as_drf(request), cast(Response, response))
+
+    def _plain_authenticate(self, request: HttpRequest) -> None:
+        """DRF's Request._authenticate: the first authenticator that answers sets the user and
+        its credential; none: no user (UNAUTHENTICATED_USER is None); a refusal raises."""
+        request.user, request.auth = None, None  # type: ignore[assignment, attr-defined]
+        for authenticator in self.get_authenticators():
+            found = authenticator.authenticate(as_drf(request))
+            if found is not None:
+                request.user, request.auth = found  # type: ignore[attr-defined]
+                return
+
+    def _plain_data(self, request: HttpRequest) -> Any:
+        """`request.data` as DRF's Request reads a JSON body: the view's parser, the request's
+        charset (else DEFAULT_CHARSET); ParseError and the parser's own errors as they are."""
+        parser = self.get_parsers()[0]
+        context = {
+            **self.get_parser_context(request),
+            "request": request,
+            "encoding": request.encoding or settings.DEFAULT_CHARSET,
+        }
+        return parser.parse(io.BytesIO(request.body), request.content_type, context)
+
+    def raise_uncaught_exception(self, exc):
+        if not isinstance(self.request, Request):
+            raise exc  # plain_dispatch: no DRF request to switch to plain-text tracebacks
+        super().raise_uncaught_exception(exc)
+
+
+def _content_length(request: HttpRequest) -> int:
+    # As DRF's Request._load_stream reads it: no length (a chunked body) parses nothing.
+    meta = request.META
+    try:
+        return int(meta.get("CONTENT_LENGTH", meta.get("HTTP_CONTENT_LENGTH", 0)))
+    except (ValueError, TypeError):
+        return 0
+
+
+def plain_post_eligible(view_class: type[FleetHostView], request: HttpRequest) -> bool:
+    """A POST that DRF would parse with the view's JSON parser and answer with its JSON
+    renderer whatever it negotiated: exactly `cdx`'s calls (JSON body, no Accept header)."""
+    return (
+        request.method == "POST"
+        and request.content_type == "application/json"
+        and _content_length(request) > 0
+        and request.META.get("HTTP_ACCEPT", "*/*") in ("*/*", "application/json")
+        and api_settings.URL_FORMAT_OVERRIDE not in request.GET
+        and [parser.media_type for parser in view_class.parser_classes] == ["application/json"]
+        and [renderer.media_type for renderer in view_class.renderer_classes]
+        == ["application/json"]
+    )
+
+
+def plain_post_route(view_class: type[FleetHostView]) -> Callable[..., HttpResponseBase]:
+    """`view_class.as_view()`, except that a POST `plain_post_eligible` accepts goes through
+    `plain_dispatch`: the same rules (the view's own methods and classes), without building
+    DRF's Request. For the hot host route every `cdx` run calls (`POST /auth`); any other
+    method or request (DELETE, OPTIONS, a form body, `Accept: text/html`) is DRF's as before."""
+    drf_view = view_class.as_view()
+
+    @functools.wraps(drf_view)  # csrf_exempt, and `cls` for the OpenAPI schema, as DRF's
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if args or kwargs or not plain_post_eligible(view_class, request):
+            return drf_view(request, *args, **kwargs)
+        instance = view_class()
+        instance.setup(request)
+        return instance.plain_dispatch(request)
+
+    return view
 
 
 class FleetPublicView(FleetHostView):

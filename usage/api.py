@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,6 +17,7 @@ from core.errors import ApplicationError
 from core.hashing import sha256_hex
 from core.params import int_param, invalid, text_param, time_param
 from core.principals import HOST, principal_of
+from core.rendering import json_response
 from core.time import epoch_ms
 from embed.access import EmbedTokenUsageRule, UsageReadThrottle
 from hosts.api_base import HostCallMixin
@@ -37,8 +37,7 @@ def json_ok(data: dict) -> HttpResponse:
     Not a DRF Response: under ASGI each response that needs rendering costs two more hops
     between the event loop and a worker thread, a fixed cost that dominates a rollup read.
     """
-    body = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return HttpResponse(body.encode(), content_type="application/json")
+    return json_response(data)
 
 
 def usage_filter(request, *, user: str | None = None) -> UsageFilter:

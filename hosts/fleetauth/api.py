@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from core.client_ip import client_ip
 from core.errors import ApplicationError
@@ -56,13 +56,18 @@ def _invalid(field: str, message: str) -> ApplicationError:
 
 
 def _body(request: Request) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
+    return _object(request.data)
+
+
+def _object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
         raise _invalid("body", "Must be a JSON object.")
-    return request.data
+    return data
 
 
-def _flag(request: Request, name: str) -> bool:
-    return str(request.query_params.get(name, "")).strip().lower() in TRUTHY
+def _flag(request: Request | HttpRequest, name: str) -> bool:
+    # `GET` is DRF's `query_params` too.
+    return str(request.GET.get(name, "")).strip().lower() in TRUTHY
 
 
 def auth_answer(
@@ -98,18 +103,24 @@ def auth_answer(
 
 
 class AuthApi(FleetHostView):
-    """`POST /auth` (retrieve | store) and `DELETE /auth` (deregister this host)."""
+    """`POST /auth` (retrieve | store) and `DELETE /auth` (deregister this host).
 
-    def host_cache_reads(self, request: Request, host: Host) -> list[str]:
+    Routed through `plain_post_route` (hosts/fleetauth/urls.py): every `cdx` run posts here,
+    and a JSON POST skips DRF's Request wrapper, under the same rules (hosts.api_base)."""
+
+    def host_cache_reads(self, request: Request | HttpRequest, host: Host) -> list[str]:
         return [host_month_key(host.pk)] if request.method == "POST" else []
 
-    def ip_override_allowed(self, request: Request) -> bool:
+    def ip_override_allowed(self, request: Request | HttpRequest) -> bool:
         # Only deregistration may come from a new IP, and only when the host insists.
         return request.method == "DELETE" and _flag(request, "force")
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponseBase:
+        return self.post_data(request, request.data)
+
+    def post_data(self, request: Request | HttpRequest, data: Any) -> HttpResponseBase:
         host = request_host(request)
-        body = _body(request)
+        body = _object(data)
         command = body.get("command")
         versions_reported = {
             "client_version": body.get("client_version"),
@@ -151,7 +162,7 @@ class AuthApi(FleetHostView):
         )
         return ok(auth_answer(host=host, outcome=outcome, state=state, request=request))
 
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: Request) -> HttpResponseBase:
         host = request_host(request)
         fqdn = services.host_deregister(
             host=host, ip=client_ip(request), forced=self.ip_override_allowed(request)
@@ -162,7 +173,7 @@ class AuthApi(FleetHostView):
 class VersionsApi(FleetPublicView):
     """`GET /versions`: public; the latest Codex release and the wrapper this server ships."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         state = selectors.request_fleet_state(request)
         return ok(versions_public_data(versions.versions_public(state=state.client_version)))
 
@@ -175,7 +186,7 @@ def _run_step_now(request: Request, name: str) -> None:
 class VersionsCheckApi(FleetAdminView):
     """`POST /admin/versions/check`: ask GitHub now, ignoring the cache and the back-off."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponseBase:
         _run_step_now(request, "client_version")
         data = versions_public_data(
             versions.versions_public(state=selectors.fleet_state().client_version)
@@ -188,10 +199,10 @@ class VersionsCheckApi(FleetAdminView):
 class ApiStateApi(FleetAdminView):
     """`GET/POST /admin/api/state`: the persisted kill switch for every host-facing route."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         return ok({"api_disabled": selectors.api_disabled()})
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponseBase:
         value = _body(request).get("api_disabled")
         if not isinstance(value, bool):
             raise _invalid("api_disabled", "Must be true or false.")
@@ -214,7 +225,7 @@ def _chatgpt_usage() -> dict[str, Any]:
 class ChatGptUsageApi(FleetAdminView):
     """`GET /admin/chatgpt/usage[?force=1]`: the stored snapshot; `force=1` fetches now."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         if _flag(request, "force"):
             _force_quota(request)
         return ok({"chatgpt_usage": _chatgpt_usage()})
@@ -241,6 +252,6 @@ def _force_quota(request: Request) -> None:
 class ChatGptUsageRefreshApi(FleetAdminView):
     """`POST /admin/chatgpt/usage/refresh`: fetch now, whatever the cooldown."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponseBase:
         _force_quota(request)
         return ok({"chatgpt_usage": _chatgpt_usage()})
