@@ -50,9 +50,10 @@ def bench_environment() -> dict[str, str]:
     return env
 
 
-def describe(env: dict[str, str], workers: int) -> str:
+def describe(env: dict[str, str], workers: int, threads: int | None = None) -> str:
     redis = "Redis" if env.get("REDIS_URL") else "no Redis"
-    return f"gunicorn + {workers} uvicorn workers, DB_POOL={env.get('DB_POOL')}, {redis}"
+    kind = "uvicorn workers" if threads is None else f"gthread WSGI workers x {threads} threads"
+    return f"gunicorn + {workers} {kind}, DB_POOL={env.get('DB_POOL')}, {redis}"
 
 
 def django_setup() -> dict[str, str]:
@@ -103,15 +104,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(env: dict[str, str], *, workers: int = 2):
-    """gunicorn + uvicorn workers on a spare loopback port; stopped (and waited for) on exit."""
+def server(env: dict[str, str], *, workers: int = 2, threads: int | None = None):
+    """gunicorn + uvicorn workers on a spare loopback port; stopped (and waited for) on exit.
+    With `threads`: gunicorn's threaded WSGI worker instead (`make run-production`'s, which
+    serves behind Pushpin; nothing here streams)."""
     port = free_port()
+    if threads is None:
+        serving = ["config.asgi:application", "-k", "uvicorn_worker.UvicornWorker"]
+    else:
+        serving = ["config.wsgi:application", "-k", "gthread", "--threads", str(threads)]
     process = subprocess.Popen(
         [
             str(PYTHON_BIN / "gunicorn"),
-            "config.asgi:application",
-            "-k",
-            "uvicorn_worker.UvicornWorker",
+            *serving,
             "--workers",
             str(workers),
             "--bind",

@@ -1,15 +1,18 @@
 """Steady-state `POST /auth` retrieve against `GET /health` on the same server in the same run.
 
 Seeds one host, a canonical login and the values the runner publishes (quota, client version),
-starts gunicorn with 4 uvicorn workers on PostgreSQL and Redis, and drives both routes with wrk
-(16 connections, keep-alive), alternating them twice so drift on a shared machine hits both.
+starts gunicorn with 4 uvicorn workers (`--wsgi`: 4 threaded WSGI workers with 8 threads each,
+as `make run-production` serves behind Pushpin) on PostgreSQL and Redis, and drives both routes
+with wrk (16 connections, keep-alive), alternating them twice so drift on a shared machine hits
+both.
 Every /auth call is a retrieve with the canonical digest (answer `valid`): the steady state of
 a fleet of `cdx` runs. Prints requests/s, p50 and p99 of each and the ratios; asserts nothing.
 Every upstream URL points at a closed local port: nothing leaves the machine.
 
     createdb -h 127.0.0.1 -U root bench_auth
     DATABASE_URL=postgres://root@127.0.0.1:5432/bench_auth REDIS_URL=redis://127.0.0.1:6379/0 \\
-        .venv/bin/python bench/auth.py [--seconds 10] [--connections 16] [--workers 4]
+        .venv/bin/python bench/auth.py [--seconds 10] [--connections 16] [--workers 4] \\
+        [--wsgi [--threads 8]]
 """
 
 from __future__ import annotations
@@ -157,7 +160,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="each measured wrk run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--wsgi", action="store_true", help="gunicorn's gthread worker on config.wsgi"
+    )
+    parser.add_argument("--threads", type=int, default=8, help="per worker, with --wsgi")
     args = parser.parse_args()
+    threads = args.threads if args.wsgi else None
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y --no-install-recommends wrk")
     for name in ("CHATGPT_BASE_URL", "CODEX_RELEASES_URL", "PRICING_URL"):
@@ -167,7 +175,10 @@ def main() -> None:
         sys.exit("Set REDIS_URL (several workers share rate limits through Redis).")
     digest = seed()
 
-    with tempfile.TemporaryDirectory() as scratch, server(env, workers=args.workers) as base:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        server(env, workers=args.workers, threads=threads) as base,
+    ):
         script = lua_script(Path(scratch), digest)
         host_port = base.removeprefix("http://")
         check = http.client.HTTPConnection(host_port, timeout=10)
@@ -182,7 +193,7 @@ def main() -> None:
         data = answer["data"]
         assert data["status"] == "valid", answer
         assert data["chatgpt_usage"]["status"] == "ok", data["chatgpt_usage"]
-        print(f"bench/auth.py: {describe(env, args.workers)}, wrk -c{args.connections}")
+        print(f"bench/auth.py: {describe(env, args.workers, threads)}, wrk -c{args.connections}")
         wrk(f"{base}/health", seconds=3, connections=args.connections)  # warm-up
         wrk(f"{base}/auth", seconds=3, connections=args.connections, script=script)
         runs: dict[str, list[dict]] = {"health": [], "auth": []}
