@@ -102,11 +102,10 @@ def auth_answer(
     return data
 
 
+# Routed through `plain_post_route` (hosts/fleetauth/urls.py): every `cdx` run posts here, and a
+# JSON POST skips DRF's Request wrapper, under the same rules (hosts.api_base).
 class AuthApi(FleetHostView):
-    """`POST /auth` (retrieve | store) and `DELETE /auth` (deregister this host).
-
-    Routed through `plain_post_route` (hosts/fleetauth/urls.py): every `cdx` run posts here,
-    and a JSON POST skips DRF's Request wrapper, under the same rules (hosts.api_base)."""
+    """`POST /auth` (retrieve | store) and `DELETE /auth` (deregister this host)."""
 
     def host_cache_reads(self, request: Request | HttpRequest, host: Host) -> list[str]:
         return [host_month_key(host.pk)] if request.method == "POST" else []
