@@ -30,7 +30,7 @@ def _drf(data, status: int = 200) -> Response:
     response = Response(data, status=status)
     response.accepted_renderer = JSONRenderer()
     response.accepted_media_type = "application/json"
-    response.renderer_context = {}
+    response.renderer_context = {}  # type: ignore[attr-defined]  # as finalize_response sets it
     return response.render()
 
 

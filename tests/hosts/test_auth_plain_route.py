@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 
 from hosts import services as host_services
@@ -174,6 +175,7 @@ def test_it_counts_each_call_once_through_the_plain_route(host, host_key, canoni
 
     response = plain_post_route(AuthApi)(_request(_retrieve(canonical_digest), key=host_key))
 
+    assert isinstance(response, HttpResponse)
     assert response.status_code == 200
     assert json.loads(response.content)["data"]["api_calls"] == before + 1
 
