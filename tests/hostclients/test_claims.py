@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -207,6 +208,18 @@ def test_it_keeps_a_claim_whose_line_another_run_delivered(cdx, tmp_path):
     assert claim["ranges"] == ranges
 
 
+def test_it_queues_and_closes_the_claim_before_a_ctrl_c_stops_it(cdx):
+    # Stopped between the two, the line would be queued (sent later) while the claim stayed
+    # open with a dead pid (the collector counts the turns): counted twice.
+    done = []
+    with pytest.raises(KeyboardInterrupt), cdx.fn["uninterrupted"]():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("queued")
+        done.append("claim closed")
+    assert done == ["queued", "claim closed"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 # --- the collector's side -------------------------------------------------------------------
 
 
@@ -354,3 +367,15 @@ def test_collector_reads_no_further_than_the_logs_reached_before_it_read_the_cla
     monkeypatch.setattr(collect, "Claims", real_claims)
     again = collector.groups({"claude": {}, "codex": {NEW: groups[0][1][2]}})
     assert again == []  # the new turn waits for the run, which holds it
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_collector_tells_the_run_from_a_later_process_with_its_pid(cdx, tmp_path):
+    started = cdx.fn["process_start"](os.getpid())
+    assert started is not None and started == collect.process_start(os.getpid())
+    claim = {"pid": os.getpid(), "start": stamp(AT), "end": None, "sizes": {NEW: 10}}
+    write_claim(tmp_path, "open", {**claim, "pid_start": started})
+    assert collect.Claims(str(tmp_path)).open_at(NEW, 10, AT)
+    # The cdx that opened it died and its pid went to another process: nothing is held.
+    write_claim(tmp_path, "open", {**claim, "pid_start": started - 1})
+    assert not collect.Claims(str(tmp_path)).open_at(NEW, 10, AT)

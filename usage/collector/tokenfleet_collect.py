@@ -375,7 +375,7 @@ class Claims:
             if start is None:
                 continue
             if end is None:
-                if pid_alive(claim.get("pid")):
+                if run_alive(claim):
                     sizes = claim.get("sizes")
                     if isinstance(sizes, dict):
                         self.open_sizes.append(
@@ -395,7 +395,7 @@ class Claims:
             if isinstance(ranges, list):
                 # While cdx is still sending, its ranges may yet be given back (not delivered):
                 # wait. A cdx that died sending left its lines queued for its next run.
-                sending = claim.get("delivering") is True and pid_alive(claim.get("pid"))
+                sending = claim.get("delivering") is True and run_alive(claim)
                 found = self.sending if sending else self.ranges
                 for part in ranges:
                     if not isinstance(part, dict) or not isinstance(part.get("session"), str):
@@ -428,6 +428,26 @@ class Claims:
 
 def _is_offset(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def run_alive(claim: dict) -> bool:
+    """Whether the cdx that wrote `claim` still runs: its pid, and (Linux) the same process,
+    not a later one that was given the pid again."""
+    pid = claim.get("pid")
+    if not pid_alive(pid):
+        return False
+    started = claim.get("pid_start")
+    return not isinstance(started, int) or process_start(pid) in (None, started)
+
+
+def process_start(pid: object) -> int | None:
+    """When a process started (clock ticks since boot, from /proc), or None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def pid_alive(pid: object) -> bool:
