@@ -157,6 +157,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 else:
     _db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
     _db["CONN_HEALTH_CHECKS"] = True
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend; a persistent connection in steady use skips the per-request ping.
+        _db["ENGINE"] = "core.db.postgresql"
     # No parallel query workers, set once per connection (a startup option, no round trip): the
     # usage reads' UNION ALL of rollup levels tempts the planner into parallel plans whose worker
     # start-up costs several times the read (14 ms against 2 ms), and the request/response
