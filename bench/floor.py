@@ -186,7 +186,7 @@ def asgi_app():
 # work as a pair (django-prometheus's before/after).
 _TOGETHER = {
     "django_prometheus.middleware.PrometheusBeforeMiddleware": [
-        "django_prometheus.middleware.PrometheusAfterMiddleware"
+        "core.prometheus.PrometheusAfterMiddleware"
     ],
     "django.contrib.sessions.middleware.SessionMiddleware": [
         "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -198,7 +198,7 @@ _TOGETHER = {
 def _groups(full: list[str]) -> list[list[str]]:
     groups = []
     for path in full:
-        if path == "django_prometheus.middleware.PrometheusAfterMiddleware":
+        if path == "core.prometheus.PrometheusAfterMiddleware":
             continue  # measured with its before half
         groups.append([path, *(entry for entry in _TOGETHER.get(path, []) if entry in full)])
     return groups

@@ -113,7 +113,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # django-prometheus' own, without its per-request header parsing and label lookups.
+    "core.prometheus.PrometheusAfterMiddleware",
 ]
 if env.str("GRIP_URL", default=""):
     # request.grip: whether Pushpin signed the request, and the hold instructions as headers.
