@@ -10,7 +10,8 @@ the request signals) is timed in this process:
 - no middleware at all: the floor of Django's handler and the view;
 - the ASGI application (config.asgi) driven in process: the same plus the event-loop side (body
   reading, thread hop, response sending), still without an HTTP server;
-- with `--server`: gunicorn with one uvicorn worker, driven by wrk; the worker's own CPU time per
+- with `--server` (or `--served-only`): gunicorn with one uvicorn worker (`--wsgi`: one gthread
+  WSGI worker with 8 threads, config.wsgi), driven by wrk; the worker's own CPU time per
   request, read from /proc (PostgreSQL, Redis and wrk not counted).
 
 CPU time (not wall time) over many short rounds that alternate the variants, median of rounds:
@@ -20,7 +21,7 @@ load average at the start and the end. Asserts nothing.
 
     createdb -h 127.0.0.1 -U root bench_floor
     DATABASE_URL=postgres://root@127.0.0.1:5432/bench_floor REDIS_URL=redis://127.0.0.1:6379/0 \\
-        .venv/bin/python bench/floor.py [--rounds 15] [--requests 100] [--server]
+        .venv/bin/python bench/floor.py [--rounds 15] [--requests 100] [--server] [--wsgi]
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import django_setup, server
+from _common import describe, django_setup, server
 
 CLOSED = "http://127.0.0.1:9"
 
@@ -274,10 +275,20 @@ def _worker_pid(port: int) -> int:
     raise RuntimeError("no gunicorn worker found")
 
 
-def served(env: dict[str, str], route_list: list[Route], *, rounds: int, seconds: int) -> None:
+def served(
+    env: dict[str, str],
+    route_list: list[Route],
+    *,
+    rounds: int,
+    seconds: int,
+    threads: int | None = None,
+) -> None:
     if shutil.which("wrk") is None:
         sys.exit("--server needs wrk: apt-get install -y --no-install-recommends wrk")
-    with tempfile.TemporaryDirectory() as scratch, server(env, workers=1) as base:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        server(env, workers=1, threads=threads) as base,
+    ):
         worker = _worker_pid(int(base.rsplit(":", 1)[1]))
         scripts = {}
         for index, route in enumerate(route_list):
@@ -310,7 +321,7 @@ def served(env: dict[str, str], route_list: list[Route], *, rounds: int, seconds
                 rates[route.name].append(float(rate.group(1)))
     floor = statistics.median(samples["GET /health"])
     print(
-        f"\nserved: gunicorn + 1 uvicorn worker, wrk -c4, worker CPU ms per request, median of"
+        f"\nserved: {describe(env, 1, threads)}, wrk -c4, worker CPU ms per request, median of"
         f" {rounds} rounds x {seconds} s (load {before} -> {load()})"
     )
     for name, values in samples.items():
@@ -329,6 +340,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=2, help="each wrk run with --server")
     parser.add_argument("--only", help="substring of the route names to measure")
     parser.add_argument("--served-only", action="store_true", help="skip the in-process part")
+    parser.add_argument(
+        "--wsgi", action="store_true", help="serve with gunicorn's gthread worker (8 threads)"
+    )
     args = parser.parse_args()
     for name in ("CHATGPT_BASE_URL", "CODEX_RELEASES_URL", "PRICING_URL"):
         os.environ[name] = CLOSED
@@ -339,7 +353,13 @@ def main() -> None:
     if not args.served_only:
         in_process(route_list, rounds=args.rounds, requests=args.requests)
     if args.server or args.served_only:
-        served(env, route_list, rounds=max(3, args.rounds // 5), seconds=args.seconds)
+        served(
+            env,
+            route_list,
+            rounds=max(3, args.rounds // 5),
+            seconds=args.seconds,
+            threads=8 if args.wsgi else None,
+        )
 
 
 if __name__ == "__main__":
