@@ -35,6 +35,7 @@ import multiprocessing
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,7 @@ class Subscriber:
     seen: dict[int, float] = field(default_factory=dict)
     events: int = 0
     last_data: float = 0.0  # any bytes, keep-alive comments included: is the stream alive?
+    reconnects: int = 0
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     error: str | None = None
     closed: bool = False
@@ -199,7 +201,7 @@ def running_pushpin(env: dict[str, str], front: int, origin: int, folder: Path):
             "--dir",
             str(folder),
             "--log-level",
-            "1",
+            os.environ.get("PUSHPIN_LOG_LEVEL", "1"),
         ],
         cwd=ROOT,
         env=env,
@@ -416,6 +418,39 @@ class StreamProtocol(asyncio.Protocol):
     def connection_lost(self, exc) -> None:
         self.subscriber.closed = True
         self.subscriber.connected.set()
+        if self.head and RECONNECT.active is not None:
+            RECONNECT.later(self.subscriber)
+
+
+class Reconnect:
+    """As an EventSource does: a stream that ends after it began is opened again after the
+    `retry:` the server sent (3 s), and starts with the current totals. On from the first
+    ingest; a stream that answered anything but 200 stays failed, as an EventSource's does."""
+
+    def __init__(self) -> None:
+        self.active: tuple[int, list] | None = None  # (port, transports) while on
+        self.delay = 3.0
+
+    def later(self, subscriber: Subscriber) -> None:
+        asyncio.get_running_loop().call_later(
+            self.delay, lambda: asyncio.ensure_future(self.reopen(subscriber))
+        )
+
+    async def reopen(self, subscriber: Subscriber) -> None:
+        if self.active is None:
+            return
+        port, transports = self.active
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(OSError):
+            transport, _protocol = await loop.create_connection(
+                lambda: StreamProtocol(subscriber), "127.0.0.1", port
+            )
+            subscriber.closed = False
+            subscriber.reconnects += 1
+            transports.append(transport)
+
+
+RECONNECT = Reconnect()
 
 
 async def run(args) -> None:
@@ -454,6 +489,11 @@ async def run(args) -> None:
         log_tail = (data_dir / "server.log").read_bytes()[-2000:].decode("utf-8", "replace")
         if args.show_log:
             print(log_tail)
+        if args.logs:  # the temporary directory goes with the run: keep its logs
+            keep = Path(args.logs)
+            keep.mkdir(parents=True, exist_ok=True)
+            for log in [data_dir / "server.log", *data_dir.glob("pushpin/**/*.log")]:
+                shutil.copy(log, keep / log.name)
 
 
 def first_arrivals(seen: dict[int, float]) -> tuple[list[int], list[float]]:
@@ -574,6 +614,7 @@ async def subscriber_main(connection, port: int, count: int) -> None:
         }
     )
     message = await inbox.get()  # the ingests start: CPU and events from here
+    RECONNECT.active = (port, transports)
     cpu_before = cpu_seconds(os.getpid())
     events_before = sum(s.events for s in subscribers)
     message = await inbox.get()
@@ -587,11 +628,13 @@ async def subscriber_main(connection, port: int, count: int) -> None:
         not s.closed and max(s.seen, default=0) < final for s in subscribers
     ):
         await asyncio.sleep(0.1)
+    RECONNECT.active = None
     for transport in transports:
         transport.abort()
     result = score(subscribers, responses)
     result["cpu"] = cpu
     result["window_events"] = window_events
+    result["reconnects"] = sum(s.reconnects for s in subscribers)
     # Streams that lost the end: still alive (keep-alives after their last totals) or silent.
     last_ingest = responses[-1][1] if responses else 0.0
     behind = [s for s in subscribers if max(s.seen, default=0) < final]
@@ -695,7 +738,8 @@ async def measure(
     print(
         f"{len(responses)} ingests in {args.seconds:.0f}s (every {args.every * 1000:.0f} ms), "
         f"{serving}, SSE_MIN_INTERVAL_MS={args.interval_ms}; streams closed early: "
-        f"{sum(result['closed'] for result in results)}"
+        f"{sum(result['closed'] for result in results)}, reopened after `retry:` (as an "
+        f"EventSource does): {sum(result['reconnects'] for result in results)}"
     )
     print(
         f"events per subscriber: min {min(r['events_min'] for r in results)}, "
@@ -769,6 +813,7 @@ def main() -> None:
         "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/2")
     )
     parser.add_argument("--show-log", action="store_true", help="print the server log's tail")
+    parser.add_argument("--logs", default="", help="copy the server's and Pushpin's logs here")
     parser.add_argument("--pushpin", action="store_true", help="serve as make run-production")
     parser.add_argument("--threads", type=int, default=4, help="per gthread worker (--pushpin)")
     parser.add_argument(
