@@ -29,6 +29,7 @@ from usage.aggregation import (
     fetch,
     floor_hour,
     levels,
+    plan_range,
     select_sums,
 )
 from usage.models import UsageRecord, UsageTotal
@@ -364,10 +365,21 @@ def breakdown_table(flt: UsageFilter) -> list[BreakdownRow]:
     Flat tuples rather than `breakdown`'s (key, Sums) pairs: at 2,000 groups the API writes its
     answer from these in a few milliseconds, and the pairs cost as much again to build and read.
     """
-    if flt.ts_from is None and flt.ts_to is None:
-        # The all-time rollup is keyed by user × machine × model (the family beside it): its
-        # rows are the groups, with nothing to add up.
-        select = select_sums("total", [], flt, group_by=BREAKDOWN_GROUP)
+    pieces = plan_range(flt.ts_from, flt.ts_to)
+    if pieces is None or (len(pieces) == 1 and pieces[0].sign == 1):
+        # All time, or one grain added up (whole UTC days or hours, as the dashboard asks): one
+        # grouped SELECT whose rows are the groups, with nothing more to add up.
+        if pieces is None:
+            select = select_sums("total", [], flt, group_by=BREAKDOWN_GROUP)
+        else:
+            piece = pieces[0]
+            select = select_sums(
+                piece.kind,
+                [(piece.start, piece.end)],
+                flt,
+                levels(flt, BREAKDOWN_GROUP),
+                group_by=BREAKDOWN_GROUP,
+            )
         rows = [row[1:] for row in fetch(select) if row[5]]
     else:
         groups = aggregate(flt, BREAKDOWN_GROUP)

@@ -5,6 +5,9 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.db.models import Count, Sum
+
+from usage.models import UsageRecord
 
 from .conftest import NOW, record, seed
 
@@ -281,3 +284,85 @@ def test_it_answers_a_header_only_csv_when_empty(api_client, db):
     response = api_client.get("/api/usage/breakdown.csv")
 
     assert response.content.decode() == ",".join(HEADER) + "\r\n"
+
+
+def _rows_from_records(ts_from, ts_to) -> list[dict]:
+    """The breakdown's rows computed straight from the raw records in [ts_from, ts_to)."""
+    records = UsageRecord.objects.filter(ts__gte=ts_from, ts__lt=ts_to)
+    groups = (
+        records.values("user", "machine", "model", "model_family")
+        .annotate(
+            n=Count("id"),
+            i=Sum("input"),
+            cc=Sum("cache_creation"),
+            cc1h=Sum("cache_creation_1h"),
+            cr=Sum("cache_read"),
+            o=Sum("output"),
+            r=Sum("reasoning"),
+            w=Sum("tokens_weighted"),
+            c=Sum("cost_micros"),
+        )
+        .order_by("user", "machine", "model", "model_family")
+    )
+    return [
+        {
+            "user": g["user"],
+            "machine": g["machine"],
+            "model": g["model"],
+            "modelFamily": g["model_family"],
+            "messages": g["n"],
+            "input": g["i"],
+            "cacheCreation": g["cc"],
+            "cacheCreation1h": g["cc1h"],
+            "cacheRead": g["cr"],
+            "output": g["o"],
+            "reasoning": g["r"],
+            "tokensWeighted": g["w"],
+            "costUsd": g["c"] / 10**6,
+        }
+        for g in groups
+    ]
+
+
+@pytest.mark.parametrize(
+    "start, end",
+    [
+        # Whole UTC days (the dashboard's ranges: one grain, read as it is), whole hours, under
+        # an hour (raw records only), and ragged ends (days, hours and raw pieces added up).
+        (timedelta(days=3), timedelta(days=0)),
+        (timedelta(hours=20), timedelta(hours=2)),
+        (timedelta(minutes=50), timedelta(minutes=5)),
+        (timedelta(days=2, hours=5, minutes=17), timedelta(minutes=33)),
+    ],
+)
+def test_it_sums_any_range_as_the_raw_records_do(api_client, frozen_now, start, end):
+    midnight = NOW.replace(hour=0)
+    seed(
+        *[
+            record(
+                f"r{n}",
+                midnight + timedelta(hours=12) - timedelta(minutes=37 * n),
+                user=("alice", "bob")[n % 2],
+                machine=("m1", "m2", "m3")[n % 3],
+                model=("claude-opus-4-6", "claude-sonnet-4-6", "gpt-5")[n % 3],
+                input=n,
+                cache_creation=2 * n,
+                cache_creation_1h=n // 2,
+                cache_read=3 * n,
+                output=n % 7,
+                reasoning=n % 2,
+            )
+            for n in range(200)
+        ]
+    )
+    ts_from, ts_to = midnight + timedelta(hours=12) - start, midnight + timedelta(hours=12) - end
+    if start >= timedelta(days=1) and end == timedelta(0):
+        ts_from, ts_to = midnight - start, midnight
+
+    body = api_client.get(
+        "/api/usage/breakdown",
+        {"from": int(ts_from.timestamp() * 1000), "to": int(ts_to.timestamp() * 1000)},
+    ).json()
+
+    assert body["rows"] == _rows_from_records(ts_from, ts_to)
+    assert body["rows"]
