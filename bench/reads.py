@@ -8,7 +8,9 @@ psycopg. Prints p50/p95 per endpoint; asserts nothing.
 
     createdb -h 127.0.0.1 -U root bench_usage
     DATABASE_URL=postgres://root@127.0.0.1:5432/bench_usage .venv/bin/python bench/reads.py
-    (--reuse keeps an already loaded database; --requests sets the samples per endpoint)
+    (--reuse keeps an already loaded database; --requests sets the samples per endpoint;
+    --only times the endpoints whose label has that text; --wsgi serves as production does,
+    gunicorn's threaded WSGI worker, instead of uvicorn workers)
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from _common import describe, django_setup, percentile, psycopg_dsn, server, tru
 USERS = 50
 MACHINES = 200
 DAYS = 90
+# Threads per gthread worker with --wsgi (as bench/floor.py --wsgi).
+WSGI_THREADS = 8
 MODELS = [
     "claude-opus-4-6",
     "claude-opus-4-5",
@@ -233,6 +237,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reuse", action="store_true", help="keep already loaded records")
     parser.add_argument("--only", help="time only endpoints whose label contains this text")
+    parser.add_argument(
+        "--wsgi", action="store_true", help="serve with gthread workers (production's serving)"
+    )
     args = parser.parse_args()
 
     env = django_setup()
@@ -276,7 +283,8 @@ def main() -> None:
 
     results = []
     print(f"load average {_load()}")
-    with server(env, workers=args.workers) as base:
+    threads = WSGI_THREADS if args.wsgi else None
+    with server(env, workers=args.workers, threads=threads) as base:
         for label, path, sql, params in endpoints(now):
             if args.only and args.only not in label:
                 continue
@@ -297,8 +305,8 @@ def main() -> None:
     print(f"load average {_load()}")
     print(
         f"({args.requests} HTTP requests per endpoint, one keep-alive client, "
-        f"{describe(env, args.workers)}; {args.raw_samples} raw queries each with psycopg, "
-        "no HTTP)"
+        f"{describe(env, args.workers, threads)}; {args.raw_samples} raw queries each with "
+        "psycopg, no HTTP)"
     )
 
 
