@@ -61,7 +61,7 @@ from django.conf import settings
 database = environ.Env.db_url_config(os.environ["BARE_DATABASE_URL"])
 database["CONN_MAX_AGE"] = int(os.environ.get("BARE_CONN_MAX_AGE", "0"))
 if os.environ.get("BARE_POOL") == "true":
-    database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": 10, "timeout": 5}
+    database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": 4, "timeout": 5}
 settings.configure(
     DEBUG=False,
     SECRET_KEY="bench-only-bare-app-secret-key-0123456789abcdef",
@@ -227,7 +227,9 @@ def main() -> None:
         # Threads keep their connection under WSGI; under ASGI each request has a new thread,
         # so a pool per worker is what production would use there.
         wsgi_db = {"DB_POOL": "false", "DB_CONN_MAX_AGE": "60"}
-        asgi_db = {"DB_POOL": "true", "DB_CONN_MAX_AGE": "0"}
+        # Pools of 4 per worker (a worker serves about 16 / 4 connections at once): with the
+        # default 10, the five servers could ask PostgreSQL for more than its 100 connections.
+        asgi_db = {"DB_POOL": "true", "DB_CONN_MAX_AGE": "0", "DB_POOL_MAX_SIZE": "4"}
         bare_env = {
             **os.environ,
             "PYTHONPATH": str(scratch),
