@@ -44,6 +44,30 @@ def test_it_coalesces_changes_and_always_publishes_the_last():
     assert len(messages) <= int(elapsed / 0.3) + 2 < 10
 
 
+def test_it_counts_the_interval_from_when_an_event_went_out():
+    """A slow totals read must not shorten the gap to the next event (it did: the interval ran
+    from when the slot was taken, before the read)."""
+    sent_at: list[float] = []
+    reads = iter([0.25, 0.0, 0.0])  # the first read is slow, the next ones fast
+
+    def slow_totals() -> dict:
+        time.sleep(next(reads, 0.0))
+        return {"totals": {"messages": len(sent_at)}, "timestamp": time.time()}
+
+    publisher = GripPublisher(
+        compute=slow_totals,
+        publish=lambda payload: sent_at.append(time.monotonic()),
+        interval=0.3,
+        use_redis=False,
+    )
+    publisher.changed()
+    _until(lambda: len(sent_at) == 1)
+    publisher.changed()
+    assert publisher.flush(5)
+    assert len(sent_at) == 2
+    assert sent_at[1] - sent_at[0] >= 0.3, sent_at
+
+
 def test_it_publishes_nothing_when_the_totals_did_not_move():
     totals, sent = FakeTotals(), list[dict]()
     publisher = GripPublisher(compute=totals, publish=sent.append, interval=0.0, use_redis=False)

@@ -235,6 +235,7 @@ class GripPublisher:
             self._retry_later()
             return
         self.published += 1
+        self._slot_hold()
 
     def _retry_later(self) -> None:
         with self._cond:
@@ -262,6 +263,19 @@ class GripPublisher:
             return 0.0
         self._next_allowed = now
         return max(0.001, left / 1000.0) if left and left > 0 else 0.001
+
+    def _slot_hold(self) -> None:
+        """The interval runs from when an event went out, not from when its slot was taken:
+        reading the totals takes a varying time, and two events must reach subscribers at least
+        the interval apart."""
+        self._next_allowed = time.monotonic() + self.interval
+        if not self.use_redis or self.interval <= 0:
+            return
+        key = f"{settings.CACHE_KEY_PREFIX}:grip-slot"
+        try:
+            redis_client().set(key, "1", px=max(1, int(self.interval * 1000)))
+        except Exception as exc:  # Redis away: this process still keeps its own interval
+            logger.warning("live updates: Redis slot unavailable (%s)", type(exc).__name__)
 
     def _news_moved(self, news: str) -> bool:
         if not self.use_redis:
