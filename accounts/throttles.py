@@ -54,10 +54,14 @@ class CredentialRateThrottle(BaseThrottle):
         return verdict.allowed
 
     @classmethod
-    def count_ahead(cls, cache_round: CacheRound, request: Request) -> Callable[[int], None] | None:
+    def count_ahead(
+        cls, cache_round: CacheRound, request: Request, principal: object = None
+    ) -> Callable[[int], None] | None:
         """Put this request's count into `cache_round`, for a credential this throttle counts
-        (see core.ratelimit.count_ahead); None when it counts nothing for it."""
-        principal = request.user
+        (see core.ratelimit.count_ahead); None when it counts nothing for it. `principal`:
+        the caller about to be authenticated (default: `request.user`)."""
+        if principal is None:
+            principal = request.user
         if not isinstance(principal, Principal):
             return None
         return ratelimit.count_ahead(cache_round, request, principal.rate_key, window=cls.window)

@@ -62,6 +62,45 @@ class _SharedClient(RedisCacheClient):
         return _shared_client(self._server_urls[index], self._connection_options)
 
 
+# KEYS: the flag, the snapshot, the counter, then one key per operation; ARGV: the counter's
+# limit, then per operation "get", "incr" (no expiry) or the counter's expiry in seconds.
+_GUARDED_ROUND = """
+local flag = redis.call('GET', KEYS[1])
+local snapshot = redis.call('GET', KEYS[2])
+local counter = redis.call('GET', KEYS[3])
+local count = tonumber(counter or '0')
+if flag ~= '0' or not snapshot or count == nil or count >= tonumber(ARGV[1]) then
+  return {0, snapshot, counter}
+end
+local out = {1, snapshot, counter}
+for i = 4, #KEYS do
+  local op = ARGV[i - 2]
+  if op == 'get' then
+    out[#out + 1] = redis.call('GET', KEYS[i])
+  else
+    out[#out + 1] = redis.call('INCR', KEYS[i])
+    if op ~= 'incr' then
+      redis.call('EXPIRE', KEYS[i], tonumber(op))
+    end
+  end
+end
+return out
+"""
+
+
+class GuardedRound:
+    """`CacheRound`'s operations run only if, in the same atomic step, the flag key holds 0,
+    the snapshot key exists and the counter key is below `limit`; the snapshot and the counter
+    are read either way. On Redis one Lua script (EVALSHA): one round trip for what took two."""
+
+    def __init__(self, *, flag: str, snapshot: str, counter: str, limit: int) -> None:
+        self.flag, self.snapshot, self.counter, self.limit = flag, snapshot, counter, limit
+
+
+# The script once per shared client (a backend may be made per request: see RedisCache).
+_scripts: dict[int, Any] = {}
+
+
 class RedisCache(DjangoRedisCache):
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         super().__init__(server, params)
@@ -115,6 +154,48 @@ class RedisCache(DjangoRedisCache):
             if timeout is not None:
                 next(replies)  # the expiry's reply
         return results
+
+    def guarded_round_run(
+        self, guard: GuardedRound, ops: list[tuple[str, str, int | None]]
+    ) -> tuple[Any, Any, list[Any] | None]:
+        """`GuardedRound` in one EVALSHA (the script is loaded once per server)."""
+        client = self._shared.get_client(write=True)
+        script = _scripts.get(id(client))
+        if script is None:
+            script = _scripts[id(client)] = client.register_script(_GUARDED_ROUND)
+        keys = [self.make_key(key) for key in (guard.flag, guard.snapshot, guard.counter)]
+        keys += [self.make_key(key) for _kind, key, _timeout in ops]
+        args: list[Any] = [guard.limit]
+        args += [
+            "get" if kind == "get" else "incr" if timeout is None else timeout
+            for kind, _key, timeout in ops
+        ]
+        ran, snapshot, counter, *replies = script(keys=keys, args=args, client=client)
+        loads = self._serializer.loads
+        snapshot = None if snapshot is None else loads(snapshot)
+        counter = None if counter is None else loads(counter)
+        if not ran:
+            return snapshot, counter, None
+        results = [
+            (None if reply is None else loads(reply)) if kind == "get" else int(reply)
+            for (kind, _key, _timeout), reply in zip(ops, replies, strict=True)
+        ]
+        return snapshot, counter, results
+
+
+def guarded_round_supported() -> bool:
+    return getattr(cache, "guarded_round_run", None) is not None
+
+
+def guarded_round_run(
+    guard: GuardedRound, ops: list[tuple[str, str, int | None]]
+) -> tuple[Any, Any, list[Any] | None]:
+    """The snapshot's and the counter's values (None: missing), and the operations' results
+    (as `CacheRound.run` answers them), or None when the guard did not let them run."""
+    found: tuple[Any, Any, list[Any] | None] = cache.guarded_round_run(  # type: ignore[attr-defined]
+        guard, ops
+    )
+    return found
 
 
 def counter_incr(key: str, *, timeout: int | None) -> int:
@@ -189,6 +270,10 @@ class CacheRound:
 
     def get(self, key: str) -> None:
         self._ops.append(("get", key, None))
+
+    @property
+    def ops(self) -> list[tuple[str, str, int | None]]:
+        return list(self._ops)
 
     def run(self) -> list[Any]:
         backend = getattr(cache, "round_run", None)

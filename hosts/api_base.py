@@ -20,15 +20,29 @@ from accounts.authentication import ApiTokenAuthentication
 from accounts.permissions import FleetAdminAccess
 from accounts.throttles import CredentialRateThrottle
 from core import ratelimit
-from core.cache import CacheRound, read_ahead, read_ahead_store
+from core.cache import (
+    CacheRound,
+    GuardedRound,
+    guarded_round_run,
+    guarded_round_supported,
+    read_ahead,
+    read_ahead_store,
+)
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.principals import HOST, Principal, principal_of
 from core.rendering import json_response
 from hosts import selectors
-from hosts.authentication import MSG_API_DISABLED, MSG_MISSING, HostKeyAuthentication
-from hosts.models import Host
-from hosts.services import host_call_record, host_calls_key
+from hosts.authentication import (
+    MSG_API_DISABLED,
+    MSG_MISSING,
+    HostKeyAuthentication,
+    host_principal,
+    presented_host,
+    presented_key,
+)
+from hosts.models import Host, HostStatus
+from hosts.services import host_call_record, host_calls_key, host_ip_matches
 
 
 def ok(data: dict, status: int = 200, **headers) -> HttpResponse:
@@ -100,25 +114,45 @@ class HostCallMixin:
 
     def _count_ahead(self, request: Request | HttpRequest):
         """After the IP rule: one round trip that counts the call and the request's rate-limit
-        window (CredentialRateThrottle then finds it counted) and reads the view's keys."""
+        window (CredentialRateThrottle then finds it counted) and reads the view's keys; none
+        when `FleetHostView.fleet_state_read` already counted this host's call."""
 
         def run() -> int:
-            host: Host = principal_of(request).credential
-            cache_round = CacheRound()
-            cache_round.counter_incr(host_calls_key(host.pk), timeout=None)
-            rate_counted = None
-            if CredentialRateThrottle in self.get_throttles_classes():
-                rate_counted = CredentialRateThrottle.count_ahead(cache_round, as_drf(request))
-            reads = self.host_cache_reads(request, host)
-            for key in reads:
-                cache_round.get(key)
-            pending, *rest = cache_round.run()
+            principal = principal_of(request)
+            host: Host = principal.credential
+            django_request = getattr(request, "_request", request)
+            counted = django_request.__dict__.pop("_host_call_counted", None)
+            if counted is not None and counted[0] == host.pk:
+                return int(counted[1])
+            cache_round, finish = self._count_round(request, host, principal)
+            return finish(cache_round.run())
+
+        return run
+
+    def _count_round(
+        self, request: Request | HttpRequest, host: Host, principal: Principal
+    ) -> tuple[CacheRound, Callable[[list[Any]], int]]:
+        """The host call's cache work as one round (the call count, the rate-limit count, the
+        view's reads) and what turns its results into the call count (storing the rest)."""
+        cache_round = CacheRound()
+        cache_round.counter_incr(host_calls_key(host.pk), timeout=None)
+        rate_counted = None
+        if CredentialRateThrottle in self.get_throttles_classes():
+            rate_counted = CredentialRateThrottle.count_ahead(
+                cache_round, as_drf(request), principal
+            )
+        reads = self.host_cache_reads(request, host)
+        for key in reads:
+            cache_round.get(key)
+
+        def finish(results: list[Any]) -> int:
+            pending, *rest = results
             if rate_counted is not None:
                 rate_counted(rest.pop(0))
             read_ahead_store(request, dict(zip(reads, rest, strict=True)))
             return int(pending)
 
-        return run
+        return cache_round, finish
 
 
 class FleetHostView(HostCallMixin, APIView):
@@ -134,16 +168,63 @@ class FleetHostView(HostCallMixin, APIView):
         self.fleet_state_read(request)
         super().initial(request, *args, **kwargs)
 
-    def fleet_state_read(self, request: Request | HttpRequest) -> None:
+    def fleet_state_read(
+        self, request: Request | HttpRequest, *, count_ahead: bool = False
+    ) -> None:
         """The kill switch and the runner's published values, read once for the whole request,
         in one round trip with the client IP's failed-authentication count (checked before the
-        key is); 503 while the API is disabled."""
-        read_ahead(
-            request,
-            [selectors.FLEET_STATE_KEY, ratelimit.auth_failures_peek_key(client_ip(request))],
-        )
+        key is); 503 while the API is disabled.
+
+        `count_ahead` (plain_dispatch, where authentication and the host call follow at once):
+        on Redis, the same round trip also does the host call's cache work when nothing can
+        stop the call (`_steady_round`)."""
+        failures_key = ratelimit.auth_failures_peek_key(client_ip(request))
+        if not (count_ahead and self._steady_round(request, failures_key)):
+            read_ahead(request, [selectors.FLEET_STATE_KEY, failures_key])
         if selectors.request_fleet_state(request).api_disabled:
             raise ApplicationError(MSG_API_DISABLED, status_code=503)
+
+    def _steady_round(self, request: Request | HttpRequest, failures_key: str) -> bool:
+        """Read the snapshot and the failed-authentication count in one Redis script that also
+        counts the call (`_count_round`) when the key is a known active host's, calling from its
+        bound address (the IP rule passes and writes nothing), and, in the same atomic step, the
+        kill switch is off and the address is not blocked: the steps that follow (kill switch,
+        authentication, IP rule) then pass with the values read, and the host call finds its
+        call counted. Anything else counts nothing here: those steps run as before, the call
+        (if it passes them) counted after the IP rule. Looks the host up first (one query,
+        which authentication then reuses). False: not on Redis, or this view's authentication
+        is not the host key's alone, or no key (nothing read)."""
+        if not (
+            guarded_round_supported()
+            and self.host_call_round
+            and list(self.authentication_classes) == [HostKeyAuthentication]
+        ):
+            return False
+        key = presented_key(request)
+        if key is None:
+            return False
+        host = presented_host(request, key)
+        ops: list[tuple[str, str, int | None]] = []
+        finish = None
+        if (
+            host is not None
+            and host.status == HostStatus.ACTIVE
+            and host_ip_matches(host, client_ip(request))
+        ):
+            cache_round, finish = self._count_round(request, host, host_principal(host))
+            ops = cache_round.ops
+        guard = GuardedRound(
+            flag=selectors.FLEET_DISABLED_KEY,
+            snapshot=selectors.FLEET_STATE_KEY,
+            counter=failures_key,
+            limit=int(settings.AUTH_FAIL_LIMIT),
+        )
+        snapshot, failures, results = guarded_round_run(guard, ops)
+        read_ahead_store(request, {selectors.FLEET_STATE_KEY: snapshot, failures_key: failures})
+        if host is not None and finish is not None and results is not None:
+            django_request = getattr(request, "_request", request)
+            django_request._host_call_counted = (host.pk, finish(results))  # type: ignore[union-attr]
+        return True
 
     def permission_denied(self, request, message=None, code=None):
         # No credential was accepted (every authenticator here answers a Principal or nothing).
@@ -172,7 +253,7 @@ class FleetHostView(HostCallMixin, APIView):
         request.accepted_renderer = renderer  # type: ignore[attr-defined]
         request.accepted_media_type = renderer.media_type  # type: ignore[attr-defined]
         try:
-            self.fleet_state_read(request)
+            self.fleet_state_read(request, count_ahead=True)
             self._plain_authenticate(request)
             self.host_call(request, request.user)
             self.check_permissions(as_drf(request))

@@ -19,7 +19,7 @@ from accounts.authentication import (
 )
 from core.hashing import sha256_hex
 from core.principals import HOST, Principal
-from hosts.models import HostStatus
+from hosts.models import Host, HostStatus
 from hosts.selectors import host_by_key_hash
 from hosts.services import MSG_WRONG_IP
 
@@ -41,24 +41,41 @@ def presented_key(request) -> str | None:
     return None
 
 
+def presented_host(request, key: str) -> Host | None:
+    """The host whose key is `key`, or None; looked up once per request (a view may look it up
+    before authenticating: hosts.api_base.FleetHostView.fleet_state_read). Only reads."""
+    django_request = getattr(request, "_request", request)
+    digest = sha256_hex(key)
+    found = getattr(django_request, "_presented_host", None)
+    if found is None or found[0] != digest:
+        # The auth state comes along: a steady-state retrieve needs no further read of it.
+        row = host_by_key_hash(digest)
+        if row is not None and not hmac.compare_digest(row.api_key_hash, digest):
+            row = None
+        found = django_request._presented_host = (digest, row)
+    host: Host | None = found[1]
+    return host
+
+
+def host_principal(host: Host) -> Principal:
+    return Principal(
+        kind=HOST, user=host.usage_user, scope="host", credential=host, machine=host.fqdn
+    )
+
+
 class HostKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         key = presented_key(request)
         if key is None:
             return None
         refuse_if_ip_blocked(request)
-        digest = sha256_hex(key)
-        # The auth state comes along: a steady-state retrieve needs no further read of it.
-        host = host_by_key_hash(digest)
-        if host is None or not hmac.compare_digest(host.api_key_hash, digest):
+        host = presented_host(request, key)
+        if host is None:
             record_auth_failure(request, reason="unknown host key", credential_kind="host")
             raise exceptions.AuthenticationFailed(MSG_INVALID)
         if host.status != HostStatus.ACTIVE:
             raise exceptions.PermissionDenied(MSG_DISABLED)
-        principal = Principal(
-            kind=HOST, user=host.usage_user, scope="host", credential=host, machine=host.fqdn
-        )
-        return principal, host
+        return host_principal(host), host
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="tokenfleet"'

@@ -29,6 +29,9 @@ _FLEET_STATE_KEYS = (API_DISABLED, QUOTA_STATE, CLIENT_VERSION_STATE)
 
 FLEET_STATE_KEY = "fleet:state:v1"
 FLEET_STATE_TTL = 10
+# The snapshot's kill switch again, as a plain 0 or 1 a Redis script can read (the snapshot is
+# pickled): written and dropped with the snapshot, in the same command (core.cache.GuardedRound).
+FLEET_DISABLED_KEY = "fleet:api_disabled:v1"
 
 
 @dataclass(frozen=True)
@@ -93,15 +96,18 @@ def fleet_state(request: Any = None) -> FleetState:
     if isinstance(state, FleetState):
         return state
     state = fleet_state_load()
-    cache.set(FLEET_STATE_KEY, state, FLEET_STATE_TTL)
+    cache.set_many(
+        {FLEET_STATE_KEY: state, FLEET_DISABLED_KEY: int(state.api_disabled)}, FLEET_STATE_TTL
+    )
     return state
 
 
 def fleet_state_changed() -> None:
     """Call from any write to what the snapshot holds: dropped now (this transaction's later
     reads rebuild it) and again after commit (a reader may have cached the old rows meanwhile)."""
-    cache.delete(FLEET_STATE_KEY)
-    transaction.on_commit(lambda: cache.delete(FLEET_STATE_KEY), robust=True)
+    keys = [FLEET_STATE_KEY, FLEET_DISABLED_KEY]
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys), robust=True)
 
 
 def request_fleet_state(request) -> FleetState:

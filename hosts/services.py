@@ -27,6 +27,11 @@ from hosts.selectors import fleet_state_changed
 MSG_WRONG_IP = "API key not allowed from this IP"
 
 
+def host_ip_matches(host: Host, ip: str | None) -> bool:
+    """The IP rule's steady case: the host is bound to this address (passes, writes nothing)."""
+    return host.bound_ip is not None and host.bound_ip == ip
+
+
 def host_bind_ip(*, host: Host, ip: str | None, override_allowed: bool = False) -> None:
     """Apply the IP rule to an authenticated host, or raise 403 (audited either way).
 
@@ -35,7 +40,7 @@ def host_bind_ip(*, host: Host, ip: str | None, override_allowed: bool = False) 
     (`DELETE /auth?force=1`). An unknown client IP (a peer without a usable address) binds
     nothing and cannot match a bound host, so it only passes for a host not bound yet.
     """
-    if host.bound_ip is not None and host.bound_ip == ip:
+    if host_ip_matches(host, ip):
         return
     if ip is None:
         if host.bound_ip is None:

@@ -1,6 +1,7 @@
-"""`POST /auth` reads and counts in the cache in two round trips (the kill switch snapshot with
-the address's failed-authentication count; then the call count, the rate-limit count and this
-month's usage), and every limit still holds exactly as when each was its own round trip."""
+"""`POST /auth` reads and counts in the cache in one round trip on Redis (the kill switch
+snapshot, the address's failed-authentication count, the call count, the rate-limit count and
+this month's usage: tests/hosts/test_auth_guarded_round.py), two elsewhere, and every limit
+still holds exactly as when each was its own round trip."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def test_it_counts_api_calls_once_each(host_client):
 
 
 @pytest.mark.skipif(not settings.REDIS_URL, reason="counts Redis round trips")
-def test_it_reads_and_counts_in_two_round_trips(host_client, monkeypatch):
+def test_it_reads_and_counts_in_one_round_trip(host_client, monkeypatch):
     import redis.client
 
     trips: list[str] = []
@@ -87,4 +88,4 @@ def test_it_reads_and_counts_in_two_round_trips(host_client, monkeypatch):
     assert response.status_code == 200
     # Nothing published the client version here: asking the runner for it is the only extra.
     own = [trip.split()[0] for trip in trips if "runner:requested:" not in trip]
-    assert own == ["MGET", "pipeline"], trips
+    assert own == ["EVALSHA"], trips
