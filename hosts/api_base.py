@@ -192,8 +192,9 @@ class FleetHostView(HostCallMixin, APIView):
         authentication, IP rule) then pass with the values read, and the host call finds its
         call counted. Anything else counts nothing here: those steps run as before, the call
         (if it passes them) counted after the IP rule. Looks the host up first (one query,
-        which authentication then reuses). False: not on Redis, or this view's authentication
-        is not the host key's alone, or no key (nothing read)."""
+        which authentication then reuses; only reads, so a call the kill switch or a blocked
+        address refuses answers as before, at the cost of that query). False: not on Redis,
+        or this view's authentication is not the host key's alone, or no key (nothing read)."""
         if not (
             guarded_round_supported()
             and self.host_call_round
