@@ -6,9 +6,19 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.test import override_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from accounts.services import token_issue
+
+# Property tests check behaviour, not speed: on a loaded 2-core CI machine Hypothesis' timing
+# health check ("input generation is slow") and its per-example deadline failed tests whose
+# properties held. Their example counts stay bounded where each test sets them.
+hypothesis_settings.register_profile(
+    "tokenfleet", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("tokenfleet")
 
 
 @pytest.fixture(autouse=True)
