@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
@@ -235,10 +236,10 @@ class FleetHostView(HostCallMixin, APIView):
 
     # --- POST without DRF's per-request machinery (see `plain_post_route`).
 
-    def post_data(self, request: Request | HttpRequest, data: Any) -> HttpResponseBase:
-        """The POST handler of a view served by `plain_post_route`, given the parsed body;
-        its `post` is `return self.post_data(request, request.data)`."""
-        raise NotImplementedError
+    # The POST handler of a view served by `plain_post_route`, given the parsed body; its
+    # `post` is `return self.post_data(request, request.data)`. Declared here, defined by such a
+    # view: `plain_post_route` refuses a view class without one when the urlconf is built.
+    post_data: Callable[[Request | HttpRequest, Any], HttpResponseBase]
 
     def plain_dispatch(self, request: HttpRequest) -> HttpResponseBase:
         """APIView.dispatch for a JSON POST that asks for JSON (`plain_post_eligible`), with
@@ -320,6 +321,8 @@ def plain_post_route(view_class: type[FleetHostView]) -> Callable[..., HttpRespo
     `plain_dispatch`: the same rules (the view's own methods and classes), without building
     DRF's Request. For the hot host route every `cdx` run calls (`POST /auth`); any other
     method or request (DELETE, OPTIONS, a form body, `Accept: text/html`) is DRF's as before."""
+    if not callable(getattr(view_class, "post_data", None)):
+        raise ImproperlyConfigured(f"{view_class.__name__} has no post_data for plain_post_route")
     drf_view = view_class.as_view()
 
     @functools.wraps(drf_view)  # csrf_exempt, and `cls` for the OpenAPI schema, as DRF's

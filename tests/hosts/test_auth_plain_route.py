@@ -211,3 +211,15 @@ def test_it_leaves_a_form_body_and_delete_to_drf(monkeypatch, host_client, canon
 
     assert form.status_code == 415
     assert deleted.status_code == 200 and deleted.json()["data"] == {"deleted": "build-01"}
+
+
+def test_it_refuses_a_view_without_post_data_when_the_route_is_built():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from hosts.api_base import FleetHostView
+
+    class NoPostData(FleetHostView):
+        pass
+
+    with pytest.raises(ImproperlyConfigured, match="NoPostData has no post_data"):
+        plain_post_route(NoPostData)
