@@ -11,13 +11,14 @@ from django.db import connection, connections
 
 from core.db.postgresql.base import HEALTH_CHECK_AFTER_IDLE
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's backend"),
+]
 
 
 @pytest.fixture
 def wrapper(monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's backend")
     own = connections.create_connection("default")
     # Persistent, as gunicorn's threads keep theirs (DB_CONN_MAX_AGE); a copy, not the shared dict.
     own.settings_dict = {**own.settings_dict, "CONN_MAX_AGE": 60}
@@ -44,8 +45,6 @@ def serve(wrapper) -> int:
 
 
 def test_it_is_the_configured_backend():
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's backend")
     assert connection.settings_dict["ENGINE"] == "core.db.postgresql"
     assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
 

@@ -32,9 +32,8 @@ def read_queries() -> int:
     return 1
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner setting")
 def test_it_reads_without_parallel_workers_on_postgresql():
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's planner setting")
     with connection.cursor() as cursor:
         cursor.execute("SHOW max_parallel_workers_per_gather")
         assert cursor.fetchone()[0] == "0"
